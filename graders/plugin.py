@@ -1,0 +1,188 @@
+"""The pytest plugin that turns grader checks into a grade.
+
+Options and fixtures are registered here only. Checks live in `graders/checks/test_qN.py`
+as `test_<check>` functions; `q1.<check>` is their rubric name.
+"""
+import importlib
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from graders.report import CheckOutcome, GradeReport, write_json_atomically
+from graders.rubric import RubricError, load_rubric
+from graders.submission import Submission
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CHECKS_DIR = Path(__file__).resolve().parent / "checks"
+_REPORT_KEY = pytest.StashKey[dict]()
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("hw9", "hw9 grading")
+    group.addoption("--submission", default=str(PROJECT_ROOT / "solutions"), help="folder of the submission to grade (default: the reference solutions/)")
+    group.addoption("--grade-json", default=None, metavar="FILE", help="write a Gradescope results.json to FILE")
+    group.addoption("--rubric", default=str(PROJECT_ROOT / "fixtures" / "rubric.yaml"), help="rubric YAML: points, visibility, time limits")
+    group.addoption("--questions", default=None, metavar="q1,q3", help="grade only these questions")
+    group.addoption("--grading-seed", type=int, default=0, help="seed of the random cases (set a private one to deter hard-coding)")
+    group.addoption("--worker-memory-gb", type=float, default=8.0, help="address-space limit of the worker process")
+
+
+def check_name(item):
+    """`graders/checks/test_q1.py::test_pool2d_golden[max]` -> `q1.pool2d_golden`."""
+    module = Path(str(item.fspath)).stem.removeprefix("test_")
+    return f"{module}.{item.originalname.removeprefix('test_')}"
+
+
+def is_check(item):
+    return Path(str(item.fspath)).resolve().parent == CHECKS_DIR
+
+
+def defined_checks():
+    """Every check the grader modules define, whatever this run selected."""
+    names = set()
+    for path in sorted(CHECKS_DIR.glob("test_*.py")):
+        module = importlib.import_module(f"graders.checks.{path.stem}")
+        question = path.stem.removeprefix("test_")
+        names.update(f"{question}.{name.removeprefix('test_')}" for name in vars(module) if name.startswith("test_"))
+    return names
+
+
+def pytest_configure(config):
+    config.stash[_REPORT_KEY] = {"cases": {}, "outcomes": [], "started": time.monotonic(), "rubric": None}
+
+
+def _rubric(config):
+    state = config.stash[_REPORT_KEY]
+    if state["rubric"] is None:
+        state["rubric"] = load_rubric(config.getoption("--rubric"))
+    return state["rubric"]
+
+
+def pytest_collection_modifyitems(session, config, items):
+    checks = [item for item in items if is_check(item)]
+    if not checks:
+        return
+    try:
+        _rubric(config).check_against(defined_checks())
+    except RubricError as error:
+        raise pytest.UsageError(str(error)) from None
+    wanted = config.getoption("--questions")
+    if wanted:
+        questions = {name.strip() for name in wanted.split(",")}
+        keep = [item for item in items if not is_check(item) or check_name(item).split(".")[0] in questions]
+        config.hook.pytest_deselected(items=[item for item in items if item not in keep])
+        items[:] = keep
+    cases = config.stash[_REPORT_KEY]["cases"]
+    for item in items:
+        if is_check(item):
+            cases[check_name(item)] = cases.get(check_name(item), 0) + 1
+
+
+@pytest.fixture(scope="session")
+def submission(request):
+    """The submission under grading, run in a confined worker."""
+    config = request.config
+    graded = Submission(
+        config.getoption("--submission"),
+        memory_gb=config.getoption("--worker-memory-gb"),
+        import_timeout=_rubric(config).import_timeout,
+    )
+    config.stash[_REPORT_KEY]["submission"] = graded
+    yield graded
+    graded.close()
+
+
+class Student:
+    """The submission as one check sees it: calls carry the check's time limit."""
+
+    def __init__(self, submission, timeout):
+        self._submission, self.timeout = submission, timeout
+
+    def call(self, module, function, *args, **kwargs):
+        return self._submission.call(module, function, *args, timeout=self.timeout, **kwargs)
+
+    def attribute(self, module, name):
+        return self._submission.attribute(module, name, timeout=self.timeout)
+
+    def probe(self, probe, module, **params):
+        return self._submission.probe(probe, module, timeout=self.timeout, **params)
+
+
+@pytest.fixture
+def student(request, submission):
+    return Student(submission, _rubric(request.config)[check_name(request.node)].timeout)
+
+
+@pytest.fixture
+def rng(request):
+    """A generator seeded by --grading-seed and the check's id: same cases every run."""
+    seed = request.config.getoption("--grading-seed")
+    return np.random.default_rng([seed, zlib.crc32(request.node.nodeid.encode())])
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if is_check(item) and (report.when == "call" or report.failed or report.skipped):
+        _record(item, report)
+    return report
+
+
+def _record(item, report):
+    state = item.config.stash[_REPORT_KEY]
+    if any(outcome.name == item.name_for_report for outcome in state["outcomes"]):
+        return  # teardown after a recorded call
+    name = check_name(item)
+    rubric_item = _rubric(item.config)[name]
+    points = rubric_item.points / state["cases"].get(name, 1)
+    status = "passed" if report.passed else "skipped" if report.skipped else "failed"
+    if report.skipped:
+        output = f"skipped: {report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr}"
+    else:
+        output = "" if report.passed else str(report.longreprtext)
+    state["outcomes"].append(
+        CheckOutcome(
+            name=item.name_for_report,
+            question=rubric_item.question,
+            max_score=points,
+            score=points if report.passed else 0.0,
+            status=status,
+            visibility=rubric_item.visibility,
+            output=output,
+            seconds=report.duration,
+        )
+    )
+
+
+def pytest_itemcollected(item):
+    if is_check(item):
+        item.name_for_report = f"{check_name(item)}{item.name[len(item.originalname):]}"
+
+
+def _grade_report(config):
+    state = config.stash[_REPORT_KEY]
+    graded = state.get("submission")
+    report = GradeReport(submission=config.getoption("--submission"), outcomes=state["outcomes"])
+    report.execution_time = time.monotonic() - state["started"]
+    if graded is not None:
+        report.sandbox = graded.last_sandbox
+        report.events = list(graded.events)
+    return report
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    if not config.stash[_REPORT_KEY]["outcomes"]:
+        return
+    report = _grade_report(config)
+    terminalreporter.write_sep("=", f"hw9 grade: {report.submission}")
+    if report.sandbox:
+        terminalreporter.write_line(f"sandbox: {report.sandbox}")
+    for line in report.table_lines():
+        terminalreporter.write_line(line)
+    path = config.getoption("--grade-json")
+    if path:
+        write_json_atomically(path, report.gradescope())
+        terminalreporter.write_line(f"Gradescope results written to {path}")

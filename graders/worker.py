@@ -1,0 +1,86 @@
+"""The worker process: imports a submission and runs requested calls on it.
+
+Started by `graders.harness.Worker` as `python -m graders.worker`; it never judges
+anything. It confines itself first (before NumPy starts threads), then answers one JSON
+request per line on its request pipe with one JSON response on its response pipe.
+"""
+import json
+import os
+import sys
+import traceback
+
+from graders import sandbox
+
+
+def _confine_from_environment():
+    settings = json.loads(os.environ["HW9_WORKER_SETTINGS"])
+    sandbox.apply_resource_limits(settings["memory_bytes"])
+    harness_dir = os.path.dirname(os.path.abspath(__file__))
+    read_paths = sandbox.default_read_paths([harness_dir, settings["submission"], *settings["read_paths"]])
+    write_paths = [settings["workdir"], "/dev/null", "/dev/shm"]
+    return settings, sandbox.confine(read_paths, write_paths)
+
+
+class Session:
+    """The submission's modules and the probes run on them."""
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.modules = {}
+        sys.path.insert(0, settings["submission"])
+
+    def module(self, name):
+        if name not in self.modules:
+            import importlib
+
+            self.modules[name] = importlib.import_module(name)
+        return self.modules[name]
+
+    def handle(self, request):
+        from graders import probes, protocol
+
+        probe = getattr(probes, "probe_" + request["probe"])
+        return probe(self, **protocol.decode(request.get("params", {}), self.settings["workdir"]))
+
+
+def _student_traceback(error):
+    """The frames of the traceback that belong to the submission, most recent last."""
+    frames = traceback.extract_tb(error.__traceback__)
+    own = [frame for frame in frames if "/graders/" not in frame.filename]
+    return "".join(traceback.format_list(own[-6:]))[-3000:]
+
+
+def _error_text(error):
+    try:
+        return str(error)[:2000]
+    except BaseException:  # a hostile __str__
+        return "<unprintable>"
+
+
+def main():
+    request_fd, response_fd = int(sys.argv[1]), int(sys.argv[2])
+    settings, sandbox_description = _confine_from_environment()
+    from graders import protocol  # NumPy and its threads only after confinement
+
+    session = Session(settings)
+    responses = os.fdopen(response_fd, "w", buffering=1)
+    responses.write(protocol.dumps({"id": 0, "ok": True, "value": {"sandbox": sandbox_description}}))
+    for line in os.fdopen(request_fd, "r"):
+        request = json.loads(line)
+        try:
+            value = session.handle(request)
+            message = {"id": request["id"], "ok": True, "value": protocol.encode(value, settings["workdir"])}
+        except BaseException as error:  # SystemExit and KeyboardInterrupt from student code too
+            message = {
+                "id": request["id"],
+                "ok": False,
+                "error_type": type(error).__name__,
+                "error": _error_text(error),
+                "traceback": _student_traceback(error),
+            }
+        responses.write(protocol.dumps(message))
+        responses.flush()
+
+
+if __name__ == "__main__":
+    main()
