@@ -30,10 +30,14 @@ def pytest_addoption(parser):
     group.addoption("--worker-memory-gb", type=float, default=8.0, help="address-space limit of the worker process")
 
 
+def question_of(module_path):
+    """`test_q3.py` and `test_q3_cifar.py` both grade question `q3`."""
+    return Path(module_path).stem.removeprefix("test_").split("_")[0]
+
+
 def check_name(item):
     """`graders/checks/test_q1.py::test_pool2d_golden[max]` -> `q1.pool2d_golden`."""
-    module = Path(str(item.fspath)).stem.removeprefix("test_")
-    return f"{module}.{item.originalname.removeprefix('test_')}"
+    return f"{question_of(item.fspath)}.{item.originalname.removeprefix('test_')}"
 
 
 def is_check(item):
@@ -45,7 +49,7 @@ def defined_checks():
     names = set()
     for path in sorted(CHECKS_DIR.glob("test_*.py")):
         module = importlib.import_module(f"graders.checks.{path.stem}")
-        question = path.stem.removeprefix("test_")
+        question = question_of(path)
         names.update(f"{question}.{name.removeprefix('test_')}" for name in vars(module) if name.startswith("test_"))
     return names
 
@@ -109,6 +113,13 @@ class Student:
 
     def probe(self, probe, module, **params):
         return self._submission.probe(probe, module, timeout=self.timeout, **params)
+
+    def probe_once(self, probe, module, **params):
+        """A probe whose result several checks share (e.g. one model description)."""
+        key = (probe, module, repr(sorted(params.items())))
+        if key not in self._submission.shared_results:
+            self._submission.shared_results[key] = self.probe(probe, module, **params)
+        return self._submission.shared_results[key]
 
 
 @pytest.fixture

@@ -122,7 +122,7 @@ def probe_build_model(session, module="q3", values=None):
     return {"space": _json_safe(hp.get_config()["space"]), "values": _json_safe(hp.values), "model": describe_model(model)}
 
 
-def _count_trials(oracle):
+def count_trials(oracle):
     """Drive the tuner's own oracle to the end with dummy scores: keras-tuner counts the trials."""
     rng = np.random.default_rng(0)
     objective = oracle.objective.name
@@ -158,8 +158,9 @@ def probe_make_tuner(session, module="q3", kwargs=None, simulate=True):
             "hyperband_iterations": getattr(oracle, "hyperband_iterations", None),
             "seed": getattr(oracle, "seed", None),
             "directory_inside": os.path.realpath(tuner.project_dir).startswith(os.path.realpath(directory)),
+            "project_dir_name": os.path.basename(os.path.normpath(tuner.project_dir)),
             "space": _json_safe(oracle.hyperparameters.get_config()["space"]),
         }
         if simulate:
-            description["trials"] = _count_trials(oracle)
+            description["trials"] = count_trials(oracle)
     return _json_safe(description)

@@ -26,6 +26,7 @@ class Submission:
         self._import_failures = {}
         self.events = []  # restarts and their reasons, for the report
         self.last_sandbox = ""
+        self.shared_results = {}  # probe results that several checks read
 
     def _ensure_worker(self):
         if self._worker is None or not self._worker.alive():
