@@ -72,6 +72,7 @@ class Worker:
         self.sandbox = ""
         self._next_id = 1
         self._buffer = b""
+        self._pending_warm_up = None  # (request id, timeout) answered before the next request
         self._start()
 
     def _environment(self):
@@ -117,8 +118,7 @@ class Worker:
         hello = self._receive(0, self.settings.start_timeout)
         self.sandbox = hello["value"]["sandbox"]
 
-    def request(self, probe, params, timeout):
-        """Send one request; return its decoded response or raise WorkerDied."""
+    def _send(self, probe, params):
         request_id = self._next_id
         self._next_id += 1
         params = protocol.encode(params, self.workdir)
@@ -127,7 +127,19 @@ class Worker:
             os.write(self._request_write, line)
         except OSError:
             raise self._died() from None
-        return self._receive(request_id, timeout)
+        return request_id
+
+    def warm_up(self, libraries, timeout):
+        """Start importing libraries in the worker without waiting for it."""
+        self._pending_warm_up = (self._send("warm", {"libraries": list(libraries)}), timeout)
+
+    def request(self, probe, params, timeout):
+        """Send one request; return its decoded response or raise WorkerDied."""
+        if self._pending_warm_up is not None:
+            warm_up_id, warm_up_timeout = self._pending_warm_up
+            self._pending_warm_up = None
+            self._receive(warm_up_id, warm_up_timeout)  # its time is not charged to this request
+        return self._receive(self._send(probe, params), timeout)
 
     def _receive(self, request_id, timeout):
         deadline = time.monotonic() + timeout

@@ -14,6 +14,20 @@ import numpy as np
 MAX_SIMULATED_TRIALS = 2000
 
 
+def probe_warm(session, libraries):
+    """Import libraries the submission will need while the judge does its own start-up."""
+    import importlib
+
+    loaded = []
+    for library in libraries:
+        try:
+            importlib.import_module(library)
+            loaded.append(library)
+        except Exception:  # the submission's own import will report it
+            pass
+    return loaded
+
+
 def probe_import(session, module):
     session.module(module)
     return {"module": module}

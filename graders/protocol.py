@@ -40,7 +40,7 @@ def encode(value, exchange_dir, depth=0):
         if array.dtype.hasobject or array.dtype.names is not None:
             return {"__unsupported__": f"numpy array of dtype {array.dtype}", "text": _short(value)}
         path = Path(exchange_dir) / f"r{next(_counter)}.npy"
-        np.save(path, np.ascontiguousarray(array), allow_pickle=False)
+        np.save(path, array, allow_pickle=False)  # keeps 0-d arrays 0-d
         return {"__ndarray__": path.name, "scalar": isinstance(value, np.generic)}
     if value is None or isinstance(value, (bool, str)):
         return value

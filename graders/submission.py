@@ -12,6 +12,7 @@ from graders.harness import GIB, QUESTION_MODULES, CallResult, Worker, WorkerDie
 
 DEFAULT_CALL_TIMEOUT = 30.0
 DEFAULT_IMPORT_TIMEOUT = 120.0
+WARM_LIBRARIES = ("tensorflow", "keras", "keras_tuner", "cv2", "scipy")
 
 
 class Submission:
@@ -35,6 +36,9 @@ class Submission:
             self._worker = Worker(self.path, self.settings)
             self.last_sandbox = self._worker.sandbox
             self._imported = set()
+            libraries = self.libraries_used()
+            if libraries:
+                self._worker.warm_up(libraries, self.import_timeout)
         return self._worker
 
     def _send(self, probe, params, timeout):
@@ -60,6 +64,17 @@ class Submission:
             self._worker.close()
             self._worker = None
         self._imported = set()
+
+    def libraries_used(self):
+        """Heavy libraries the submission's sources mention, to import ahead of its first call."""
+        sources = " ".join(
+            path.read_text(errors="replace") for path in self.path.glob("q*.py") if path.stat().st_size < 1 << 20
+        )
+        return [library for library in WARM_LIBRARIES if library.split(".")[0] in sources or library in sources]
+
+    def start(self):
+        """Start the worker (and its library imports) now, e.g. while the judge imports Keras."""
+        self._ensure_worker()
 
     def import_module(self, module):
         """Import a question module once per worker; a failure is remembered for good."""
