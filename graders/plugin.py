@@ -29,6 +29,7 @@ def pytest_addoption(parser):
     group.addoption("--questions", default=None, metavar="q1,q3", help="grade only these questions")
     group.addoption("--grading-seed", type=int, default=0, help="seed of the random cases (set a private one to deter hard-coding)")
     group.addoption("--worker-memory-gb", type=float, default=8.0, help="address-space limit of the worker process")
+    group.addoption("--tuner-report", default=None, metavar="DIR", help="write Q3 tuner reports (trials CSV, PNG plot) here (default: beside --grade-json)")
 
 
 def question_of(module_path):
@@ -59,6 +60,12 @@ def pytest_configure(config):
     config.stash[_REPORT_KEY] = {"cases": {}, "outcomes": [], "started": time.monotonic(), "rubric": None}
 
 
+def pytest_unconfigure(config):
+    importer = config.stash[_REPORT_KEY].get("importer")
+    if importer is not None:
+        importer.join()  # never let the interpreter finalise under a half-done TensorFlow import
+
+
 def _rubric(config):
     state = config.stash[_REPORT_KEY]
     if state["rubric"] is None:
@@ -71,7 +78,9 @@ def pytest_collection_modifyitems(session, config, items):
     if not checks:
         return
     # Keras oracles: import in the background, overlapping the worker's start.
-    threading.Thread(target=importlib.import_module, args=("keras_tuner",), daemon=True).start()
+    importer = threading.Thread(target=importlib.import_module, args=("keras_tuner",), daemon=True)
+    importer.start()
+    config.stash[_REPORT_KEY]["importer"] = importer
     try:
         _rubric(config).check_against(defined_checks())
     except RubricError as error:
@@ -104,6 +113,29 @@ def submission(request):
     graded.close()
 
 
+@pytest.fixture(scope="session")
+def worker_pool(request):
+    """Workers on the submission with settings of their own (a data folder to read, a GPU), one per settings."""
+    config = request.config
+    workers = config.stash[_REPORT_KEY]["extra_workers"] = {}
+
+    def worker(read_paths=(), memory_gb=None, allow_gpu=False):
+        key = (tuple(str(path) for path in read_paths), memory_gb, allow_gpu)
+        if key not in workers:
+            workers[key] = Submission(
+                config.getoption("--submission"),
+                memory_gb=config.getoption("--worker-memory-gb") if memory_gb is None else memory_gb,
+                import_timeout=_rubric(config).import_timeout,
+                read_paths=read_paths,
+                allow_gpu=allow_gpu,
+            )
+        return workers[key]
+
+    yield worker
+    for graded in workers.values():
+        graded.close()
+
+
 class Student:
     """The submission as one check sees it: calls carry the check's time limit."""
 
@@ -133,6 +165,13 @@ def student(request, submission):
 
 
 @pytest.fixture
+def student_for(request, worker_pool):
+    """`student_for(read_paths=[folder])`: the `student` of a worker with those settings."""
+    timeout = _rubric(request.config)[check_name(request.node)].timeout
+    return lambda **settings: Student(worker_pool(**settings), timeout)
+
+
+@pytest.fixture
 def rng(request):
     """A generator seeded by --grading-seed and the check's id: same cases every run."""
     seed = request.config.getoption("--grading-seed")
@@ -159,6 +198,9 @@ def _record(item, report):
         output = f"skipped: {report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr}"
     else:
         output = "" if report.passed else str(report.longreprtext)
+    # Text a check adds with pytest's `record_property("output", text)`, passed or failed.
+    recorded = [str(value) for key, value in report.user_properties if key == "output"]
+    output = "\n\n".join(part for part in (output, *recorded) if part)
     state["outcomes"].append(
         CheckOutcome(
             name=item.name_for_report,
@@ -180,12 +222,12 @@ def pytest_itemcollected(item):
 
 def _grade_report(config):
     state = config.stash[_REPORT_KEY]
-    graded = state.get("submission")
+    workers = [graded for graded in (state.get("submission"), *state.get("extra_workers", {}).values()) if graded]
     report = GradeReport(submission=config.getoption("--submission"), outcomes=state["outcomes"])
     report.execution_time = time.monotonic() - state["started"]
-    if graded is not None:
-        report.sandbox = graded.last_sandbox
-        report.events = list(graded.events)
+    if workers:
+        report.sandbox = workers[0].last_sandbox
+        report.events = [event for graded in workers for event in graded.events]
     return report
 
 

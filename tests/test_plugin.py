@@ -1,0 +1,85 @@
+"""The grading plugin end to end: rubric consistency, the score table, Gradescope's results.json."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from graders.rubric import RubricError, load_rubric
+
+ROOT = Path(__file__).resolve().parent.parent
+RUBRIC = ROOT / "fixtures" / "rubric.yaml"
+
+
+def grade(*args, cwd=ROOT):
+    command = [sys.executable, "-m", "pytest", str(ROOT / "graders" / "checks"), "-p", "no:cacheprovider", "-q", *map(str, args)]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+def rubric_variant(tmp_path, change):
+    data = yaml.safe_load(RUBRIC.read_text())
+    change(data["checks"])
+    path = tmp_path / "rubric.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_the_shipped_rubric_sums_to_100_over_four_questions():
+    rubric = load_rubric(RUBRIC)
+    assert rubric.questions() == ["q1", "q2", "q3", "q4"]
+    assert rubric.max_score() == 100
+
+
+def test_points_not_summing_to_100_are_refused(tmp_path):
+    first = next(iter(yaml.safe_load(RUBRIC.read_text())["checks"]))
+    path = rubric_variant(tmp_path, lambda checks: checks[first].update(points=checks[first]["points"] + 1))
+    with pytest.raises(RubricError, match="points sum to 101"):
+        load_rubric(path)
+
+
+def test_a_check_without_rubric_entry_stops_collection(tmp_path):
+    def drop_and_rebalance(checks):
+        dropped = checks.pop("q1.pool2d_golden")
+        checks["q1.conv_params"]["points"] += dropped["points"]
+
+    result = grade("--rubric", rubric_variant(tmp_path, drop_and_rebalance), "--questions", "q1")
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "checks with no rubric entry: q1.pool2d_golden" in result.stdout + result.stderr
+
+
+def test_a_rubric_entry_without_check_stops_collection(tmp_path):
+    def add_phantom(checks):
+        checks["q1.pool2d_golden"]["points"] -= 1
+        checks["q1.phantom"] = {"points": 1}
+
+    result = grade("--rubric", rubric_variant(tmp_path, add_phantom), "--questions", "q1")
+    assert result.returncode == 4
+    assert "rubric entries with no check: q1.phantom" in result.stdout + result.stderr
+
+
+def test_wrong_pooling_loses_exactly_its_points_in_table_and_json(tmp_path):
+    student = tmp_path / "student"
+    student.mkdir()
+    reference = (ROOT / "solutions" / "q1.py").read_text()
+    # A realistic slip: max and min pooling swapped.
+    (student / "q1.py").write_text(reference.replace('{"max": np.max, "avg": np.mean, "min": np.min}', '{"max": np.min, "avg": np.mean, "min": np.max}'))
+    results = tmp_path / "results.json"
+    run = grade("--submission", student, "--grade-json", results, "--questions", "q1")
+    assert run.returncode == 1, run.stdout[-2000:]
+    report = json.loads(results.read_text())
+    assert set(report) >= {"score", "max_score", "execution_time", "tests", "output"}
+    for test in report["tests"]:
+        assert set(test) == {"name", "score", "max_score", "status", "output", "visibility"}
+        assert test["status"] in ("passed", "failed") and test["visibility"] in ("visible", "hidden", "after_due_date", "after_published")
+        assert test["score"] == (test["max_score"] if test["status"] == "passed" else 0)
+    failed = {test["name"].split("[")[0] for test in report["tests"] if test["status"] == "failed"}
+    assert all(name.startswith(("q1.pool2d", "q1.global_pool")) for name in failed) and "q1.pool2d_golden" in failed
+    assert report["max_score"] == pytest.approx(load_rubric(RUBRIC).max_score("q1"))
+    assert report["score"] == pytest.approx(sum(test["score"] for test in report["tests"]), abs=1e-3)  # each rounded to 4 places
+    golden_failures = [test for test in report["tests"] if test["name"].startswith("q1.pool2d_golden") and test["status"] == "failed"]
+    assert all("Checked:" in test["output"] and "Expected:" in test["output"] and "Got:" in test["output"] for test in golden_failures)
+    table = run.stdout[run.stdout.index("hw9 grade") :]
+    q1_row = next(line for line in table.splitlines() if line.startswith("q1 "))
+    assert q1_row.split()[1] == f"{report['score']:.2f}".rstrip("0").rstrip(".") + f"/{report['max_score']:g}"
