@@ -22,11 +22,15 @@ def _check_positive_int(name, value):
     return int(value)
 
 
+def _check_real_numeric(name, array):
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_) or np.iscomplexobj(array):
+        raise ValueError(f"{name} must be a real numeric array, got {name}.dtype={array.dtype}")
+
+
 def _as_float64(name, array):
     """A float64 copy of a real numeric array (never a view of the caller's data)."""
     array = np.asarray(array)
-    if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_) or np.iscomplexobj(array):
-        raise ValueError(f"{name} must be a real numeric array, got {name}.dtype={array.dtype}")
+    _check_real_numeric(name, array)
     return np.array(array, dtype=np.float64, copy=True)
 
 
@@ -140,16 +144,24 @@ def correlate(x, kernel, strides=1, padding="valid", bias=None):
     return out
 
 
-def filter2d(image, kernel):
-    """Per-channel 2-D cross-correlation, zero padding, centred anchor, same shape, float64."""
-    image = _as_float64("image", image)
-    kernel = _as_float64("kernel", kernel)
+def check_filter2d_args(image, kernel):
+    """Raise ValueError unless image is a real (H, W[, C]) array and kernel a 2-D odd-sized one."""
+    _check_real_numeric("image", image)
+    _check_real_numeric("kernel", kernel)
     if kernel.ndim != 2 or kernel.shape[0] % 2 == 0 or kernel.shape[1] % 2 == 0:
         raise ValueError(
             f"kernel must be a 2-D array with odd height and width, got kernel.shape={kernel.shape}"
         )
     if image.ndim not in (2, 3) or 0 in image.shape:
         raise ValueError(f"image must be (H, W) or (H, W, C), got image.shape={image.shape}")
+
+
+def filter2d(image, kernel):
+    """Per-channel 2-D cross-correlation, zero padding, centred anchor, same shape, float64."""
+    image, kernel = np.asarray(image), np.asarray(kernel)
+    check_filter2d_args(image, kernel)
+    image = image.astype(np.float64)
+    kernel = kernel.astype(np.float64)
     kh, kw = kernel.shape
     padded = np.pad(image, ((kh // 2, kh // 2), (kw // 2, kw // 2)) + ((0, 0),) * (image.ndim - 2))
     h, w = image.shape[:2]
