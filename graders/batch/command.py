@@ -1,0 +1,140 @@
+"""What `hw9-grade` does: find the submissions, grade what is new, write the gradebook and the report."""
+import argparse
+import dataclasses
+import fcntl
+import signal
+from pathlib import Path
+
+from graders.batch import judges, store
+from graders.batch.fingerprint import grader_fingerprint
+from graders.batch.html_report import write_report
+from graders.batch.inputs import find_submissions
+from graders.batch.progress import Progress
+from graders.batch.runner import Runner, is_current, prepare, submission_fingerprint
+from graders.corpus import default_jobs
+from graders.harness import QUESTION_MODULES
+
+DEFAULT_TIMEOUT = 600.0
+INTERRUPTED_EXIT = 130
+
+
+def _positive(kind):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+        return value
+
+    return parse
+
+
+def _questions(text):
+    questions = tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    unknown = [name for name in questions if name not in QUESTION_MODULES]
+    if unknown or not questions:
+        raise argparse.ArgumentTypeError(f"expected questions among {','.join(QUESTION_MODULES)}, got {text!r}")
+    return questions
+
+
+def parse_arguments(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="hw9-grade",
+        description="Grade many hw9 submissions in parallel into DIR/gradebook.csv, DIR/report.html and "
+        "a Gradescope results.json per student (DIR/students/<id>/). Re-running with the same --out "
+        "grades only what is new or changed.",
+    )
+    parser.add_argument("submissions", nargs="+", metavar="SUBMISSION", help="a submission folder, a .zip of one, or a folder of those (one per student)")
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder (created if needed)")
+    parser.add_argument("--jobs", type=_positive(int), default=default_jobs(), help="submissions graded at once (default: CPU cores, %(default)s here)")
+    parser.add_argument("--timeout", type=_positive(float), default=DEFAULT_TIMEOUT, help="seconds allowed per submission (default %(default)g)")
+    parser.add_argument("--only", type=_questions, default=(), metavar="q1,q3", help="grade only these questions")
+    parser.add_argument("--force", action="store_true", help="regrade submissions already graded")
+    parser.add_argument("--grading-seed", type=int, default=0, help="seed of the graders' random cases (default 0)")
+    parser.add_argument(
+        "--no-preload", dest="preload", action="store_false",
+        help="start every grading process as a fresh interpreter instead of forking one that has imported TensorFlow",
+    )
+    return parser, parser.parse_args(argv)
+
+
+def _lock(layout):
+    layout.out.mkdir(parents=True, exist_ok=True)
+    handle = open(layout.out / ".lock", "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise SystemExit(f"hw9-grade: another hw9-grade is writing to {layout.out}") from None
+    return handle
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def plan(candidates, layout, options, force):
+    """(jobs to run, records that stand) for the candidates."""
+    fingerprint = grader_fingerprint(options.fingerprinted())
+    existing = store.load_records(layout)
+    jobs, kept = [], []
+    for candidate in candidates:
+        current = submission_fingerprint(candidate.source, fingerprint)
+        record = existing.get(candidate.student)
+        if not force and is_current(record, current, options.timeout):
+            kept.append(record)
+        else:
+            jobs.append(prepare(candidate, layout, current))
+    return jobs, kept
+
+
+def run(argv=None):
+    parser, arguments = parse_arguments(argv)
+    layout = store.Layout(arguments.out)
+    options = judges.GradingOptions(
+        jobs=arguments.jobs, timeout=arguments.timeout, questions=arguments.only,
+        seed=arguments.grading_seed, preload=arguments.preload, cores=default_jobs(),
+    )
+    try:
+        candidates, ignored = find_submissions(arguments.submissions)
+    except FileNotFoundError as error:
+        parser.error(str(error))
+    lock = _lock(layout)
+    signal.signal(signal.SIGTERM, _interrupt)
+    layout.clear_staging()
+    for path in ignored:
+        print(f"skipping {path}: not a folder or a .zip")
+    jobs, kept = plan(candidates, layout, options, arguments.force)
+    print(
+        f"hw9-grade: {len(candidates)} submissions, {len(kept)} already graded and unchanged, "
+        f"{len(jobs)} to grade ({options.jobs} at a time, {options.timeout:g} s each) into {layout.out}"
+    )
+    if options.preload and any(not job.invalid for job in jobs):
+        why_not = judges.preload_libraries()
+        if why_not:
+            print(f"grading processes start as fresh interpreters: {why_not}")
+            options = dataclasses.replace(options, preload=False)
+    progress = Progress(len(jobs))
+
+    def recorded(record):
+        store.write_gradebook(layout)  # a killed run still leaves a gradebook of what is done
+        progress.update(record)
+
+    code = 0
+    try:
+        progress.start()
+        Runner(layout, options, on_record=recorded, on_idle=progress.tick).run(jobs)
+    except KeyboardInterrupt:
+        code = INTERRUPTED_EXIT
+    finally:
+        progress.close()
+        layout.clear_staging()
+    records = store.write_gradebook(layout)
+    report = write_report(layout, records)
+    counts = {status: sum(record.status == status for record in records.values()) for status in store.STATUSES}
+    print(f"{'interrupted; the next run grades the rest. ' if code else ''}" + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
+    print(f"gradebook: {layout.gradebook}\nreport:    {report}")
+    lock.close()
+    return code
+

@@ -1,0 +1,184 @@
+"""Grading a list of submissions, at most `jobs` judges at a time, one record each.
+
+A single-threaded loop: start judges, reap them, kill those past the time limit, commit
+each student's folder as soon as its judge ends. Nothing a submission does can stop the
+loop; if the loop itself is interrupted, the running judges are killed and what was
+committed stays committed.
+"""
+import os
+import shutil
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from graders.batch import judges, processes, store
+from graders.batch.fingerprint import content_hash
+from graders.batch.inputs import submission_files, submission_root
+from graders.batch.unzip import InvalidSubmission, extract_zip
+from graders.harness import MAX_SUBMISSION_BYTES
+from graders.report import write_json_atomically
+
+POLL_SECONDS = 0.1
+# Rough relative grading cost of each question file, to start the longest first.
+QUESTION_COST = {"q1.py": 1, "q2.py": 3, "q3.py": 6, "q4.py": 1}
+
+
+@dataclass
+class Job:
+    """One submission on its way to a record."""
+
+    student: str
+    source: Path
+    fingerprint: str
+    staging: Path  # becomes students/<id>/
+    scratch: Path  # unpacked zip, temporary files; removed afterwards
+    note: str = ""
+    submission: Path = None  # the folder graded
+    invalid: str = ""
+    pid: int = 0
+    started: float = 0.0
+    timed_out: bool = False
+    extra: dict = field(default_factory=dict)
+
+    def cost(self):
+        """Invalid ones first (they take no time), then the longest to grade."""
+        if self.submission is None:
+            return float("inf")
+        return sum(weight for name, weight in QUESTION_COST.items() if (self.submission / name).is_file())
+
+
+def submission_fingerprint(source, grader_fingerprint):
+    try:
+        return f"{content_hash(source)}-{grader_fingerprint}"
+    except OSError:
+        return ""
+
+
+def is_current(record, fingerprint, timeout):
+    """Whether a stored record can stand for this run (`--force` aside)."""
+    if record is None or not fingerprint or record.fingerprint != fingerprint:
+        return False
+    if record.status in ("graded", "invalid"):
+        return True
+    return record.status == "timeout" and record.timeout >= timeout  # a crash is always retried
+
+
+def prepare(candidate, layout, fingerprint):
+    """A Job for `candidate` with its submission unpacked, or marked invalid with the reason."""
+    job = Job(
+        student=candidate.student, source=candidate.source, fingerprint=fingerprint, note=candidate.note,
+        staging=layout.new_staging(candidate.student), scratch=layout.new_staging(candidate.student + ".work"),
+    )
+    try:
+        if candidate.is_zip:
+            folder = extract_zip(candidate.source, job.scratch / "submission")
+        elif candidate.source.is_dir():
+            folder = candidate.source
+        else:
+            raise InvalidSubmission(f"{candidate.source.name} is neither a folder nor a .zip")
+        job.submission = submission_root(folder)
+        size = sum(path.stat().st_size for path in submission_files(job.submission))
+        if size > MAX_SUBMISSION_BYTES:
+            raise InvalidSubmission(f"the submission is larger than {MAX_SUBMISSION_BYTES // 2**20} MiB")
+    except InvalidSubmission as error:
+        job.invalid = str(error)
+    except Exception as error:  # unreadable files, odd names: still one row, with the reason
+        job.invalid = f"the submission cannot be read ({type(error).__name__}: {error})"
+    return job
+
+
+def _reason(job, reason):
+    return f"{reason}; {job.note}" if job.note else reason
+
+
+def finish(job, layout, options, status, reason, results, cpu_seconds=0.0):
+    """Commit the student's folder; return its record."""
+    seconds = time.monotonic() - job.started if job.started else 0.0
+    record = store.Record(
+        student=job.student, status=status, reason=_reason(job, reason), source=str(job.source),
+        fingerprint=job.fingerprint if status != "crashed" else "", seconds=round(seconds, 2),
+        cpu_seconds=round(cpu_seconds, 2), timeout=options.timeout,
+    )
+    if results is not None:
+        record.scores, record.max_scores = judges.scores_of(results)
+    else:
+        write_json_atomically(job.staging / "results.json", judges.placeholder_results(status, record.reason))
+    shutil.rmtree(job.scratch, ignore_errors=True)
+    store.commit(layout, record, job.staging)
+    return record
+
+
+class Runner:
+    """Runs the judges of prepared jobs; `on_record(record)` hears of each committed one."""
+
+    def __init__(self, layout, options, on_record, on_idle=lambda: None):
+        self.layout, self.options, self.on_record, self.on_idle = layout, options, on_record, on_idle
+        self.running = {}  # pid -> Job
+        self.subreaper = processes.become_subreaper()
+
+    def run(self, jobs):
+        pending = deque(sorted(jobs, key=Job.cost, reverse=True))
+        try:
+            while pending or self.running:
+                while pending and len(self.running) < self.options.jobs:
+                    self._start(pending.popleft())
+                self._enforce_time_limits()
+                if not self._reap():
+                    self.on_idle()
+                    time.sleep(POLL_SECONDS)
+        finally:
+            self._stop_all()
+
+    def _start(self, job):
+        job.started = time.monotonic()
+        if job.invalid:
+            self.on_record(finish(job, self.layout, self.options, "invalid", job.invalid, None))
+            return
+        temporary = job.scratch / "tmp"
+        try:
+            temporary.mkdir(parents=True, exist_ok=True)
+            job.pid = judges.start_judge(job.submission, job.staging, temporary, self.options)
+        except OSError as error:  # no process could be started (out of processes or memory)
+            self.on_record(finish(job, self.layout, self.options, "crashed", f"the grading process could not start ({error})", None))
+            return
+        self.running[job.pid] = job
+
+    def _reap(self):
+        """Collect every judge that ended; return whether any did."""
+        reaped = False
+        while True:
+            try:
+                pid, status, usage = os.wait4(-1, os.WNOHANG)
+            except ChildProcessError:
+                return reaped
+            if pid == 0:
+                return reaped
+            job = self.running.pop(pid, None)
+            if job is None:
+                continue  # an orphan re-parented to us, already killed
+            reaped = True
+            if self.subreaper:  # a worker its judge left behind is ours now: stop it
+                processes.kill_strays(set(self.running))
+            outcome = judges.outcome(job.staging, status, job.timed_out, self.options.timeout)
+            cpu = usage.ru_utime + usage.ru_stime
+            self.on_record(finish(job, self.layout, self.options, *outcome, cpu_seconds=cpu))
+
+    def _enforce_time_limits(self):
+        now = time.monotonic()
+        for pid, job in self.running.items():
+            if not job.timed_out and now - job.started > self.options.timeout:
+                job.timed_out = True
+                processes.kill_tree(pid)
+
+    def _stop_all(self):
+        """Kill whatever still runs (an interrupted run); their students stay ungraded."""
+        for pid, job in list(self.running.items()):
+            processes.kill_tree(pid)
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+            shutil.rmtree(job.scratch, ignore_errors=True)
+            shutil.rmtree(job.staging, ignore_errors=True)
+        self.running.clear()
