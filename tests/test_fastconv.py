@@ -29,6 +29,14 @@ def layout(request, monkeypatch):
     return request.param
 
 
+@pytest.fixture(params=["cost-model", "all-einsum", "all-grouped"])
+def strategy(request, monkeypatch):
+    """Let the cost model choose each pass's method, or force one method wherever it applies."""
+    tap_cost = {"cost-model": fastconv.EINSUM_TAP_PASSES, "all-einsum": 0.0, "all-grouped": float("inf")}
+    monkeypatch.setattr(fastconv, "EINSUM_TAP_PASSES", tap_cost[request.param])
+    return request.param
+
+
 def _assert_matches_oracle(image, kernel):
     actual = fastconv.filter2d_fast(image, kernel)
     expected = conv.filter2d(image, kernel)
@@ -41,7 +49,7 @@ def _assert_matches_oracle(image, kernel):
 
 @pytest.mark.parametrize("name", sorted(NAMED_KERNELS))
 @pytest.mark.parametrize("shape", [(37, 23), (16, 41, 3)], ids=["gray37x23", "rgb16x41"])
-def test_named_kernels_match_oracle(layout, shape, name):
+def test_named_kernels_match_oracle(layout, strategy, shape, name):
     image = np.random.default_rng(0).uniform(-50, 50, size=shape).astype(np.float32)
     _assert_matches_oracle(image, NAMED_KERNELS[name])
 
@@ -63,14 +71,14 @@ SHAPE_CASES = {
 
 @pytest.mark.parametrize("kernel_shape", [(1, 1), (3, 3), (5, 3), (1, 5), (7, 7), (9, 5)], ids=lambda s: f"k{s[0]}x{s[1]}")
 @pytest.mark.parametrize("shape_id", sorted(SHAPE_CASES))
-def test_random_kernels_on_tiny_and_odd_shapes(layout, shape_id, kernel_shape):
+def test_random_kernels_on_tiny_and_odd_shapes(layout, strategy, shape_id, kernel_shape):
     rng = np.random.default_rng(sum(map(ord, shape_id)) + 100 * kernel_shape[0] + kernel_shape[1])
     image = rng.normal(size=SHAPE_CASES[shape_id]).astype(np.float32)
     _assert_matches_oracle(image, _random_kernel(rng, kernel_shape))
 
 
 @pytest.mark.parametrize("kernel_id", ["dense", "separable"])
-def test_many_tiles_with_kernel_taller_than_a_tile(layout, monkeypatch, kernel_id):
+def test_many_tiles_with_kernel_taller_than_a_tile(layout, strategy, monkeypatch, kernel_id):
     # Tiles of 2 rows (with the tile size below) make every halo reach past its own tile.
     monkeypatch.setattr(fastconv, "TILE_ELEMENTS", 40)
     rng = np.random.default_rng(11)
@@ -84,7 +92,7 @@ def test_many_tiles_with_kernel_taller_than_a_tile(layout, monkeypatch, kernel_i
 
 
 @pytest.mark.parametrize("seed", range(6), ids=lambda s: f"seed{s}")
-def test_random_sizes_match_oracle(layout, seed):
+def test_random_sizes_match_oracle(layout, strategy, seed):
     rng = np.random.default_rng(seed)
     height, width = (int(v) for v in rng.integers(1, 90, size=2))
     channels = [None, 1, 2, 3][seed % 4]
@@ -112,7 +120,7 @@ def test_direct_path_taken_only_where_its_reads_stay_inside(monkeypatch, shape, 
     assert bool(calls) == direct
 
 
-def test_large_image_spanning_several_tiles():
+def test_large_image_spanning_several_tiles(strategy):
     rng = np.random.default_rng(12)
     image = rng.uniform(0, 255, size=(301, 1000, 3)).astype(np.float32)
     for kernel in (NAMED_KERNELS["sobel_x"], _random_kernel(rng, (5, 5))):
@@ -148,6 +156,28 @@ def test_rank_one_factors_rejects_other_kernels(name):
     assert fastconv.rank_one_factors(NAMED_KERNELS[name]) is None
 
 
+@pytest.mark.parametrize("weights, passes", [
+    ([1, 1, 1], 2),
+    ([1 / 9] * 9, 9),
+    ([-1, 0, 1], 1),
+    ([1, 2, 1], 3),
+    ([0, 1, 0, 1, -4, 1, 0, 1, 0], 5),
+    ([0.5, 0.25, 0.125], 5),
+])
+def test_grouped_pass_count_matches_the_calls_made(monkeypatch, weights, passes):
+    calls = []
+    for name in ("add", "subtract", "multiply", "negative", "copyto"):
+        original = getattr(np, name)
+        monkeypatch.setattr(fastconv.np, name, lambda *a, _f=original, **k: calls.append(1) or _f(*a, **k))
+    views = [np.full(4, float(i + 1), np.float32) for i in range(len(weights))]
+    target, scratch = np.empty(4, np.float32), np.empty(4, np.float32)
+    fastconv.accumulate_taps(target, scratch, [(np.float32(w), v) for w, v in zip(weights, views)])
+    expected = sum(w * (i + 1.0) for i, w in enumerate(weights))
+    np.testing.assert_allclose(target, expected, rtol=1e-6, atol=1e-6)
+    assert fastconv.grouped_pass_count(np.float32(weights)) == passes
+    assert len(calls) == passes
+
+
 def test_accumulate_taps_groups_equal_weights_exactly():
     rng = np.random.default_rng(13)
     views = [rng.normal(size=8).astype(np.float32) for _ in range(5)]
@@ -178,3 +208,25 @@ def test_inputs_not_modified():
 def test_invalid_arguments_raise_value_error(argument, image, kernel):
     with pytest.raises(ValueError, match=argument):
         fastconv.filter2d_fast(image, kernel)
+
+
+def test_concurrent_calls_keep_their_own_buffers():
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(16)
+    cases = [
+        (rng.normal(size=shape).astype(np.float32), rng.normal(size=kernel_shape))
+        for shape, kernel_shape in [((40, 31), (3, 3)), ((17, 50, 3), (5, 5)), ((64, 64), (3, 1)), ((9, 9, 2), (7, 7))]
+    ] * 6
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda case: fastconv.filter2d_fast(*case), cases))
+    for (image, kernel), actual in zip(cases, results):
+        np.testing.assert_allclose(actual, conv.filter2d(image, kernel), rtol=1e-5, atol=1e-4)
+
+
+def test_strided_windows_refuse_to_read_outside_their_buffer():
+    flat = np.arange(10, dtype=np.float32)
+    np.testing.assert_array_equal(fastconv.TilePlan._window(flat, 2, (3, 4), (2, 1))[2], [6, 7, 8, 9])
+    for base, shape in [(2, (4, 4)), (-1, (2, 2))]:
+        with pytest.raises(IndexError, match="reads outside"):
+            fastconv.TilePlan._window(flat, base, shape, (2, 1))
