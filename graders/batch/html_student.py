@@ -8,9 +8,12 @@ LOG_LINES = 40
 FUNCTIONS = ("filter_cv2", "filter_keras")
 
 
+NAMES_SHOWN = 6
+
+
 def _question_table(record):
     rows = "".join(
-        f'<tr><td>{q}</td><td class="num">{points(record.scores[q])} / {points(record.max_scores.get(q))}</td></tr>'
+        f'<tr><td><a href="#{q}">{q}</a></td><td class="num">{points(record.scores[q])} / {points(record.max_scores.get(q))}</td></tr>'
         for q in QUESTION_MODULES
         if q in record.scores
     )
@@ -18,25 +21,50 @@ def _question_table(record):
     return f"<table><thead><tr><th>question</th><th class=\"num\">points</th></tr></thead><tbody>{rows}{total}</tbody></table>"
 
 
-def _failed_checks(results):
-    tests = results.get("tests", [])
-    failed = [test for test in tests if lost_points(test)]
-    if not tests:
-        return ""
-    if not failed:
-        return f"<h2>Feedback</h2><p>All {len(tests)} checks passed.</p>"
-    parts = [f"<h2>Failed checks ({len(failed)} of {len(tests)})</h2>"]
+def _grouped_by_feedback(failed):
+    """Failed cases with the same feedback (a missing file, an import error) shown once."""
+    groups = {}
     for test in failed:
-        parts.append(
-            f'<div class="check"><span class="check-name">{esc(test["name"])}</span> '
-            f'<span class="muted">{points(test.get("score"))} / {points(test.get("max_score"))} points</span>'
-            f"<pre>{esc(test.get('output', '').strip() or '(no feedback)')}</pre></div>"
-        )
+        groups.setdefault(test.get("output", "").strip(), []).append(test)
+    return groups.items()
+
+
+def _names(tests):
+    names = [test["name"] for test in tests]
+    shown = ", ".join(esc(name) for name in names[:NAMES_SHOWN])
+    return shown + (f" and {len(names) - NAMES_SHOWN} more" if len(names) > NAMES_SHOWN else "")
+
+
+def question_section(question, tests, record):
+    """A question's heading, its failed cases' feedback, and a list of the passed ones."""
+    failed = [test for test in tests if lost_points(test)]
     passed = [test["name"] for test in tests if not lost_points(test)]
-    if passed:
+    parts = [f'<h2 id="{question}">{question}: {points(record.scores.get(question))} / {points(record.max_scores.get(question))}</h2>']
+    if not failed:
+        parts.append(f"<p>All {len(tests)} checks passed.</p>")
+    for output, group in _grouped_by_feedback(failed):
+        lost = sum(test.get("max_score", 0) - test.get("score", 0) for test in group)
+        parts.append(
+            f'<div class="check"><span class="check-name">{_names(group)}</span> '
+            f'<span class="muted">&minus;{points(lost)} points</span><pre>{esc(output or "(no feedback)")}</pre></div>'
+        )
+    if passed and failed:
         items = "".join(f"<li>{esc(name)}</li>" for name in passed)
         parts.append(f"<details><summary>{len(passed)} passed checks</summary><ul>{items}</ul></details>")
     return "\n".join(parts)
+
+
+def feedback_sections(record, results, gallery):
+    """One section per graded question; Q2's pictures follow Q2's feedback."""
+    by_question = {}
+    for test in results.get("tests", []):
+        by_question.setdefault(test["name"].split(".", 1)[0], []).append(test)
+    parts = []
+    for question in sorted(by_question):
+        parts.append(question_section(question, by_question[question], record))
+        if question == "q2":
+            parts.append(gallery_section(gallery))
+    return "\n".join(part for part in parts if part)
 
 
 def _image(name, caption):
@@ -57,7 +85,7 @@ def _output_cells(output, kernel):
 def gallery_section(gallery):
     if gallery is None:
         return ""
-    parts = ["<h2>Q2: filters on a test image</h2>"]
+    parts = ["<h3>q2: the filters on a test image</h3>"]
     if gallery.get("note"):
         parts.append(f'<p class="note">{esc(gallery["note"])}</p>')
     if not gallery.get("kernels"):
@@ -89,7 +117,7 @@ def student_page(record, results, gallery, folder):
         f'<tr><th>graded from</th><td>{esc(record.source)}</td></tr><tr><th>grading time</th><td>{record.seconds:.1f} s</td></tr></table>',
     ]
     if record.status == "graded":
-        body += ["<h2>Scores</h2>", _question_table(record), _failed_checks(results), gallery_section(gallery)]
+        body += ["<h2>Scores</h2>", _question_table(record), feedback_sections(record, results, gallery)]
     else:
         body.append(_log_tail(folder))
     body.append('<p class="muted"><a href="results.json">results.json</a> (Gradescope format)</p>')

@@ -96,7 +96,7 @@ def finish(job, layout, options, status, reason, results, cpu_seconds=0.0):
     """Commit the student's folder; return its record."""
     seconds = time.monotonic() - job.started if job.started else 0.0
     record = store.Record(
-        student=job.student, status=status, reason=_reason(job, reason), source=str(job.source),
+        student=job.student, status=status, reason=_reason(job, reason), source=str(job.source.absolute()),
         fingerprint=job.fingerprint if status != "crashed" else "", seconds=round(seconds, 2),
         cpu_seconds=round(cpu_seconds, 2), timeout=options.timeout,
     )
