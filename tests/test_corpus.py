@@ -1,0 +1,190 @@
+"""The graders' self-test corpus and the comparison behind it.
+
+Tests marked `corpus` grade every entry of fixtures/submissions with the real graders
+(one subprocess per entry, several at a time) and fail on any difference from its
+expected.yaml. The unmarked tests check the comparison itself on hand-made results.
+"""
+import os
+import pwd
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from graders import corpus
+
+ENTRY_NAMES = [path.name for path in corpus.entry_folders()]
+HOSTILE_MARK = "HOSTILE_WAS_HERE"  # the file hostile-write-outside tries to create everywhere
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("entry_name", ENTRY_NAMES)
+def test_entry(graded_corpus, entry_name):
+    if entry_name in graded_corpus.errors:
+        pytest.fail(str(graded_corpus.errors[entry_name]), pytrace=False)
+    run = graded_corpus.runs[entry_name]
+    if run.differences:
+        lines = [f"{entry_name} ({run.entry.expected.kind}): {run.entry.expected.description}"]
+        lines += [f"  - {difference}" for difference in run.differences]
+        if run.results is None:
+            lines.append(f"grading output (tail):\n{run.log[-2000:]}")
+        pytest.fail("\n".join(lines), pytrace=False)
+
+
+@pytest.mark.corpus
+def test_hostile_writes_stayed_in_the_worker(graded_corpus):
+    root = corpus.PROJECT_ROOT
+    places = [root, root / "fixtures", root / "graders", root / "solutions", Path(tempfile.gettempdir()), Path("/tmp")]
+    places += [corpus.CORPUS_DIR, *corpus.entry_folders(), Path(pwd.getpwuid(os.getuid()).pw_dir), Path.home()]
+    found = [str(place / HOSTILE_MARK) for place in places if (place / HOSTILE_MARK).exists()]
+    assert not found, f"a submission wrote outside its work dir: {found} (delete them after fixing the sandbox)"
+
+
+# --- the comparison, on hand-made results -------------------------------------------------
+
+def _test(name, score, max_score, output=""):
+    status = "passed" if score >= max_score else "failed"
+    return {"name": name, "score": score, "max_score": max_score, "status": status, "output": output}
+
+
+def _results(*tests):
+    return {"score": sum(t["score"] for t in tests), "max_score": sum(t["max_score"] for t in tests), "tests": list(tests)}
+
+
+def _expect(scores, failing=None, kind="mutant"):
+    data = {"description": "hand-made", "kind": kind, "scores": dict(zip(corpus.QUESTIONS, scores)), "failing": failing or {}}
+    return corpus.parse_expectation(data)
+
+
+FLIPPED = "Checked: filter_cv2(...)\nLikely mistake: kernel FLIPPED: convolution instead of cross-correlation"
+RESULTS = _results(
+    _test("q1.pool2d[max]", 1.0, 1.0),
+    _test("q2.filter_cv2[blur-uint8]", 1.0, 1.0),
+    _test("q2.filter_cv2[sobel_x-uint8]", 0.0, 1.0, FLIPPED),
+    _test("q2.filter_cv2[sobel_y-float32]", 0.0, 1.0, FLIPPED),
+    _test("q3.search_space[lr]", 2.0, 2.0),
+    _test("q4.layer_table[row1-Input]", 0.5, 0.5),
+)
+
+
+def test_matching_expectation_has_no_differences():
+    assert corpus.compare(RESULTS, _expect((1, 1, 2, 0.5), {"q2.filter_cv2": "flipped"})) == []
+
+
+@pytest.mark.parametrize("key", ["q2.filter_cv2", "q2", "q2.filter_cv2[sobel_x-uint8], q2.filter_cv2[sobel_y-float32]"])
+def test_a_key_can_name_a_check_a_question_or_cases(key):
+    failing = {part.strip(): "flipped" for part in key.split(",")}
+    assert corpus.compare(RESULTS, _expect((1, 1, 2, 0.5), failing)) == []
+
+
+def test_an_unlisted_failing_case_is_a_difference():
+    differences = corpus.compare(RESULTS, _expect((1, 1, 2, 0.5), {"q2.filter_cv2[sobel_x-uint8]": "flipped"}))
+    assert [d.kind for d in differences] == ["unlisted"]
+    assert "q2.filter_cv2[sobel_y-float32] failed but expected.yaml does not list it" in differences[0]
+    assert "FLIPPED" in differences[0]
+
+
+def test_a_listed_check_that_passed_is_a_difference():
+    failing = {"q2.filter_cv2": "flipped", "q1.pool2d": "stride"}
+    differences = corpus.compare(RESULTS, _expect((1, 1, 2, 0.5), failing))
+    assert [d.kind for d in differences] == ["passed"]
+    assert differences[0].startswith("q1.pool2d is listed as failing ('stride') but all 1 of its cases passed")
+
+
+def test_a_listed_name_that_matches_nothing_is_a_difference():
+    differences = corpus.compare(RESULTS, _expect((1, 1, 2, 0.5), {"q2.filter_cv2": "flipped", "q2.filter_cv": "flipped"}))
+    assert [d.kind for d in differences] == ["unknown"]
+
+
+def test_keywords_are_case_insensitive_and_all_required():
+    assert corpus.compare(RESULTS, _expect((1, 1, 2, 0.5), {"q2.filter_cv2": ["Flipped", "cross-CORRELATION"]})) == []
+    differences = corpus.compare(RESULTS, _expect((1, 1, 2, 0.5), {"q2.filter_cv2": ["flipped", "saturation"]}))
+    assert [d.kind for d in differences] == ["keyword"]
+    assert "keyword 'saturation' not in the feedback" in differences[0]
+
+
+@pytest.mark.parametrize(("q2_score", "differs"), [(1.0, False), (1.009, False), (0.989, True), (3.0, True)])
+def test_scores_must_match_within_a_hundredth(q2_score, differs):
+    differences = corpus.compare(RESULTS, _expect((1, q2_score, 2, 0.5), {"q2": "flipped"}))
+    assert [d.kind for d in differences] == (["score"] if differs else [])
+
+
+def test_failures_of_an_absent_module_need_no_listing():
+    results = _results(_test("q1.pool2d[max]", 1.0, 1.0), _test("q3.search_space[lr]", 0.0, 2.0, "q3.py is missing from the submission"))
+    assert [d.kind for d in corpus.compare(results, _expect((1, 0, 0, 0)))] == ["unlisted"]
+    assert corpus.compare(results, _expect((1, 0, 0, 0)), absent_questions=("q3",)) == []
+
+
+def test_partial_points_count_as_failing():
+    results = _results(_test("q1.pool2d[max]", 1.0, 1.0), {**_test("q1.conv_params[conv1d]", 0.5, 1.0, "half"), "status": "passed"})
+    assert [d.kind for d in corpus.compare(results, _expect((1.5, 0, 0, 0)))] == ["unlisted"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"kind": "broken"}, "kind must be one of"),
+        ({"scores": {"q1": 25}}, "scores must give exactly"),
+        ({"scores": {"q1": -1, "q2": 0, "q3": 0, "q4": 0}}, "non-negative numbers"),
+        ({"description": ""}, "description must be"),
+        ({"failing": {"q2.filter_cv2": 1}}, "must be a keyword or a list of keywords"),
+        ({"failing": {"filter_cv2": "flipped"}}, "is not a question, check or case name"),
+        ({"kind": "valid", "failing": {"q2": "flipped"}}, "a valid entry cannot list failing checks"),
+        ({"extra": 1}, "unknown keys ['extra']"),
+    ],
+    ids=["kind", "scores-incomplete", "scores-negative", "description", "keyword-not-text", "key-not-a-check", "valid-with-failing", "unknown-key"],
+)
+def test_malformed_expectations_are_rejected_naming_the_problem(change, message):
+    data = {"description": "d", "kind": "mutant", "scores": {"q1": 0, "q2": 0, "q3": 0, "q4": 0}, "failing": {}, **change}
+    with pytest.raises(corpus.CorpusError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        corpus.parse_expectation(data, "entry/expected.yaml")
+
+
+def test_discover_loads_entries_and_reports_malformed_ones(tmp_path):
+    good = tmp_path / "q1-good"
+    good.mkdir()
+    (good / "expected.yaml").write_text("description: ok\nkind: valid\nscores: {q1: 25, q2: 25, q3: 30, q4: 20}\nfailing: {}\n")
+    (tmp_path / "q1-no-yaml").mkdir()
+    (tmp_path / "_scratch").mkdir()
+    entries, errors = corpus.discover(tmp_path)
+    assert [entry.name for entry in entries] == ["q1-good"]
+    assert entries[0].expected.scores == {"q1": 25.0, "q2": 25.0, "q3": 30.0, "q4": 20.0}
+    assert [str(error) for error in errors] == [f"{tmp_path / 'q1-no-yaml'}: no expected.yaml"]
+    assert corpus.absent_questions(entries[0]) == ("q1", "q2", "q3", "q4")
+
+
+def _run(kind, name="entry", differences=(), score=100.0):
+    entry = corpus.CorpusEntry(name=name, path=Path(name), expected=_expect((25, 25, 30, 20), kind=kind))
+    results = {"score": score, "tests": []}
+    return corpus.GradeRun(entry=entry, results=results, differences=[corpus.Difference(k, k) for k in differences])
+
+
+def test_summary_line_counts_each_kind():
+    runs = [_run("valid"), _run("valid"), _run("mutant"), _run("mutant", differences=["keyword"]), _run("hostile")]
+    assert corpus.summary_line(runs) == "corpus: 2 valid all 100, 2 mutants all caught, 1 named correctly, 1 hostile all contained"
+
+
+def test_summary_line_says_what_went_wrong():
+    runs = [_run("valid", score=99.0, differences=["score"]), _run("valid"), _run("mutant", differences=["passed"]), _run("hostile", differences=["grading"])]
+    assert corpus.summary_line(runs) == "corpus: 2 valid, only 1 at 100, 1 mutants, only 0 caught, 0 named correctly, 1 hostile, only 0 contained"
+
+
+def test_run_pytest_reports_output_exit_code_and_cpu():
+    code, output, timed_out, cpu = corpus._run_pytest([sys.executable, "-c", "print('graded'); sum(range(10**6)); raise SystemExit(1)"], timeout=60)
+    assert (code, output.strip(), timed_out) == (1, "graded", False)
+    assert cpu > 0
+
+
+def test_run_pytest_interrupts_a_run_past_its_timeout():
+    script = "import time\ntry:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    print('torn down')\n    raise SystemExit(2)"
+    code, output, timed_out, _ = corpus._run_pytest([sys.executable, "-c", script], timeout=2)
+    assert (code, output.strip(), timed_out) == (2, "torn down", True)
+
+
+def test_run_pytest_kills_a_run_that_ignores_the_interrupt(monkeypatch):
+    monkeypatch.setattr(corpus, "INTERRUPT_GRACE_SECONDS", 0.5)
+    script = "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nprint('stubborn', flush=True)\ntime.sleep(60)"
+    code, output, timed_out, _ = corpus._run_pytest([sys.executable, "-c", script], timeout=2)
+    assert (code, output.strip(), timed_out) == (-signal.SIGKILL, "stubborn", True)
