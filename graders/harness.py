@@ -4,6 +4,7 @@ The judge (the pytest process) never imports submission code. `Submission.call` 
 request to the worker and returns a `CallResult`; a timeout, crash or exhausted memory
 becomes a failed result with a reason, and the next call gets a fresh worker.
 """
+import glob
 import json
 import os
 import select
@@ -90,8 +91,11 @@ class Worker:
                 {
                     "memory_bytes": self.settings.memory_bytes,
                     "submission": str(self.submission_copy),
+                    "judge_pid": os.getpid(),
                     "workdir": str(self.workdir),
                     "read_paths": [str(path) for path in self.settings.read_paths],
+                    # CUDA opens these read-write and drives them with ioctl.
+                    "device_paths": sorted(glob.glob("/dev/nvidia*")) if self.settings.allow_gpu else [],
                 }
             ),
         )

@@ -24,6 +24,22 @@ _READ = _EXECUTE | _READ_FILE | _READ_DIR
 _FILE_RIGHTS = _EXECUTE | _WRITE_FILE | _READ_FILE | _TRUNCATE | _IOCTL_DEV
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid):
+    """Have the kernel kill this worker when the judge that started it dies.
+
+    The worker runs in a session of its own (so that a timeout kills its whole group),
+    which also puts it outside the judge's group: without this a killed judge would
+    leave a hanging submission running forever.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, 9, 0, 0, 0)  # SIGKILL
+    if os.getppid() != parent_pid:  # the judge died before the request took effect
+        os._exit(1)
+
+
 def apply_resource_limits(memory_bytes, max_file_bytes=1 << 30):
     """Cap address space and file size; no core files from a crashing submission."""
     if memory_bytes:

@@ -14,10 +14,11 @@ from graders import sandbox
 
 def _confine_from_environment():
     settings = json.loads(os.environ["HW9_WORKER_SETTINGS"])
+    sandbox.die_with_parent(settings["judge_pid"])
     sandbox.apply_resource_limits(settings["memory_bytes"])
     harness_dir = os.path.dirname(os.path.abspath(__file__))
     read_paths = sandbox.default_read_paths([harness_dir, settings["submission"], *settings["read_paths"]])
-    write_paths = [settings["workdir"], "/dev/null", "/dev/shm"]
+    write_paths = [settings["workdir"], "/dev/null", "/dev/shm", *settings.get("device_paths", [])]
     return settings, sandbox.confine(read_paths, write_paths)
 
 

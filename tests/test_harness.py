@@ -182,3 +182,31 @@ def test_worker_processes_are_gone_after_close(graded):
     submission.close()
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_a_hanging_worker_dies_with_its_judge(tmp_path):
+    """A judge killed mid-call (e.g. by a batch timeout) leaves no worker behind."""
+    import subprocess
+    import sys
+    import time
+
+    make_submission(tmp_path / "student", q1="def hang():\n    while True:\n        pass\n")
+    script = (
+        "import sys\nfrom graders.submission import Submission\n"
+        f"s = Submission({str(tmp_path / 'student')!r})\ns.start()\n"
+        "print(s._worker.process.pid, flush=True)\ns.call('q1', 'hang', timeout=600)\n"
+    )
+    judge = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    worker_pid = int(judge.stdout.readline())
+    time.sleep(1.0)  # the worker is now spinning in hang()
+    judge.kill()
+    judge.wait()
+    for _ in range(100):
+        try:
+            os.kill(worker_pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(worker_pid, signal.SIGKILL)
+        pytest.fail("the worker outlived its judge")
