@@ -342,7 +342,8 @@ def test_killed_run_resumes_to_the_same_gradebook(uninterrupted, klass, tmp_path
     assert done and done != {"alice", "carol", "dave", "erin", "frank"}, "the kill came too late to interrupt anything"
     time.sleep(1)
     assert not processes_mentioning(str(tmp_path))
-    code, output = run_grade(root, "--out", tmp_path, "--only", "q1", "--jobs", "2", "--timeout", "45")
+    # Resumed with fresh interpreters as judges: they must grade exactly as the forked ones did.
+    code, output = run_grade(root, "--out", tmp_path, "--only", "q1", "--jobs", "2", "--timeout", "45", "--no-preload")
     assert code == 0, output
     if graders_fingerprint() == fingerprint:  # else the graders changed meanwhile and all was regraded
         assert f"{len(done)} already graded and unchanged" in output, output

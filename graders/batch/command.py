@@ -3,6 +3,7 @@ import argparse
 import dataclasses
 import fcntl
 import signal
+import time
 from pathlib import Path
 
 from graders.batch import judges, store
@@ -89,6 +90,51 @@ def plan(candidates, layout, options, force):
     return jobs, kept
 
 
+def _preload(options):
+    """Fork judges from this process once it has imported their libraries, if it can."""
+    started = time.monotonic()
+    why_not = judges.preload_libraries()
+    if why_not:
+        print(f"grading processes start as fresh interpreters: {why_not}")
+        return dataclasses.replace(options, preload=False)
+    print(f"grading processes fork from this one, which imported TensorFlow and Keras in {time.monotonic() - started:.0f} s")
+    return options
+
+
+def _throughput(records, seconds, cores):
+    judged = [record for record in records if record.status != "invalid"]
+    if not judged:
+        return ""
+    count = len(judged)
+    cpu = sum(record.cpu_seconds for record in judged) / count
+    return (
+        f"{count} graded in {seconds:.0f} s: {seconds / count:.1f} s of wall time each, "
+        f"{seconds * cores / count:.1f} s per submission per core ({cores} cores), {cpu:.1f} s of CPU each"
+    )
+
+
+def grade(jobs, layout, options):
+    """Run the jobs with a progress display; return (exit code, throughput line)."""
+    progress = Progress(len(jobs))
+    finished = []
+
+    def recorded(record):
+        store.write_gradebook(layout)  # a killed run still leaves a gradebook of what is done
+        finished.append(record)
+        progress.update(record)
+
+    code, started = 0, time.monotonic()
+    try:
+        progress.start()
+        Runner(layout, options, on_record=recorded, on_idle=progress.tick).run(jobs)
+    except KeyboardInterrupt:
+        code = INTERRUPTED_EXIT
+    finally:
+        progress.close()
+        layout.clear_staging()
+    return code, _throughput(finished, time.monotonic() - started, options.cores)
+
+
 def run(argv=None):
     parser, arguments = parse_arguments(argv)
     layout = store.Layout(arguments.out)
@@ -111,30 +157,14 @@ def run(argv=None):
         f"{len(jobs)} to grade ({options.jobs} at a time, {options.timeout:g} s each) into {layout.out}"
     )
     if options.preload and any(not job.invalid for job in jobs):
-        why_not = judges.preload_libraries()
-        if why_not:
-            print(f"grading processes start as fresh interpreters: {why_not}")
-            options = dataclasses.replace(options, preload=False)
-    progress = Progress(len(jobs))
-
-    def recorded(record):
-        store.write_gradebook(layout)  # a killed run still leaves a gradebook of what is done
-        progress.update(record)
-
-    code = 0
-    try:
-        progress.start()
-        Runner(layout, options, on_record=recorded, on_idle=progress.tick).run(jobs)
-    except KeyboardInterrupt:
-        code = INTERRUPTED_EXIT
-    finally:
-        progress.close()
-        layout.clear_staging()
+        options = _preload(options)
+    code, throughput = grade(jobs, layout, options)
     records = store.write_gradebook(layout)
     report = write_report(layout, records)
     counts = {status: sum(record.status == status for record in records.values()) for status in store.STATUSES}
     print(f"{'interrupted; the next run grades the rest. ' if code else ''}" + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
+    if throughput:
+        print(throughput)
     print(f"gradebook: {layout.gradebook}\nreport:    {report}")
     lock.close()
     return code
-

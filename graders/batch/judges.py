@@ -5,8 +5,9 @@ The judge is the project's pytest plugin run on the submission:
 plus the Q2 gallery plugin. With `preload`, the libraries every judge imports
 (TensorFlow, Keras, keras-tuner, OpenCV, pytest) are imported once in this process and
 each judge is a fork of it running `pytest.main` with the same arguments, which saves
-each submission a TensorFlow import; the worker that runs student code is started by
-the judge as always, never forked from here.
+each submission a TensorFlow import. The project's own modules are not kept: each judge
+imports them afresh. The worker that runs student code is started by the judge as
+always, never forked from here.
 """
 import contextlib
 import importlib
@@ -23,6 +24,7 @@ from graders.corpus import question_scores
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PRELOADED_LIBRARIES = ("numpy", "cv2", "yaml", "pytest", "tensorflow", "keras", "keras_tuner")
+PROJECT_PACKAGES = ("graders", "solutions", "conftest")
 
 
 @dataclass(frozen=True)
@@ -102,15 +104,27 @@ def _redirect_stderr(target):
         os.close(saved)
 
 
+def _pytest_with_fresh_project_modules(arguments):
+    """pytest.main in a forked judge, with the project's own modules imported anew.
+
+    Only third-party libraries are kept from the preloading process: the graders and
+    oracles are read from disk now, as a fresh interpreter (and the judge's worker) would,
+    so the judge and its worker always run the same version of the harness.
+    """
+    for name in [name for name in sys.modules if name.split(".", 1)[0] in PROJECT_PACKAGES]:
+        del sys.modules[name]
+    import pytest
+
+    return pytest.main(arguments)
+
+
 def start_judge(submission, staging, temporary_dir, options):
     """Start grading `submission` into `staging`; return the judge's pid."""
     arguments = judge_arguments(submission, staging, options)
     env = judge_environment(options, temporary_dir)
     log = staging / "grading.log"
     if options.preload:
-        import pytest
-
-        return processes.spawn(lambda: pytest.main(arguments), log, env, PROJECT_ROOT)
+        return processes.spawn(lambda: _pytest_with_fresh_project_modules(arguments), log, env, PROJECT_ROOT)
     return processes.spawn([sys.executable, "-m", "pytest", *arguments], log, env, PROJECT_ROOT)
 
 

@@ -9,7 +9,7 @@ import os
 import shutil
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from graders.batch import judges, processes, store
@@ -39,7 +39,6 @@ class Job:
     pid: int = 0
     started: float = 0.0
     timed_out: bool = False
-    extra: dict = field(default_factory=dict)
 
     def cost(self):
         """Invalid ones first (they take no time), then the longest to grade."""
