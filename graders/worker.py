@@ -18,7 +18,8 @@ def _confine_from_environment():
     sandbox.apply_resource_limits(settings["memory_bytes"])
     harness_dir = os.path.dirname(os.path.abspath(__file__))
     read_paths = sandbox.default_read_paths([harness_dir, settings["submission"], *settings["read_paths"]])
-    write_paths = [settings["workdir"], "/dev/null", "/dev/shm", *settings.get("device_paths", [])]
+    # Not /dev/shm: every process shares it and a file left there outlives the grading.
+    write_paths = [settings["workdir"], "/dev/null", *settings.get("device_paths", [])]
     return settings, sandbox.confine(read_paths, write_paths)
 
 
