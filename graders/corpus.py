@@ -225,20 +225,28 @@ def grade_command(entry_path, json_path):
     return [sys.executable, "-m", "pytest", "graders/checks", "--submission", str(entry_path), "--grade-json", str(json_path), "-q", "-p", "no:cacheprovider"]
 
 
-def _environment():
+def _environment(threads=None):
+    """The grading subprocess's environment (its worker inherits it).
+
+    With several gradings at once, each gets `threads` BLAS/TensorFlow threads so that
+    they share the cores instead of oversubscribing them.
+    """
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    if threads:
+        for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+            env[name] = str(threads)
     return env
 
 
-def _run_pytest(command, timeout):
+def _run_pytest(command, timeout, threads=None):
     """Run a grading command: (exit code, output, timed out, CPU seconds of it and its worker).
 
     On timeout it is interrupted first (pytest then tears down and stops its worker),
     killed if that does not end it. wait4 gives the CPU time of the whole process tree.
     """
     process = subprocess.Popen(
-        command, cwd=PROJECT_ROOT, env=_environment(), stdin=subprocess.DEVNULL,
+        command, cwd=PROJECT_ROOT, env=_environment(threads), stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     chunks = []
@@ -263,13 +271,13 @@ def _run_pytest(command, timeout):
     return process.returncode, output, timed_out, usage.ru_utime + usage.ru_stime
 
 
-def grade_entry(entry, json_path, timeout=DEFAULT_ENTRY_TIMEOUT):
+def grade_entry(entry, json_path, timeout=DEFAULT_ENTRY_TIMEOUT, threads=None):
     """Grade one entry with the real graders in a pytest subprocess; compare with its expectation."""
     json_path = Path(json_path)
     json_path.unlink(missing_ok=True)
     run = GradeRun(entry=entry)
     started = time.monotonic()
-    run.returncode, output, timed_out, run.cpu_seconds = _run_pytest(grade_command(entry.path, json_path), timeout)
+    run.returncode, output, timed_out, run.cpu_seconds = _run_pytest(grade_command(entry.path, json_path), timeout, threads)
     run.seconds = time.monotonic() - started
     run.log = output[-4000:]
     if timed_out:
@@ -301,9 +309,11 @@ def grade_all(entries, output_dir, jobs=None, timeout=DEFAULT_ENTRY_TIMEOUT):
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     ordered = sorted(entries, key=_cost_estimate, reverse=True)
+    jobs = jobs or default_jobs()
+    threads = max(1, default_jobs() // jobs)
     started = time.monotonic()
-    with ThreadPoolExecutor(max_workers=jobs or default_jobs()) as pool:
-        futures = {entry.name: pool.submit(grade_entry, entry, output_dir / f"{entry.name}.json", timeout) for entry in ordered}
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {entry.name: pool.submit(grade_entry, entry, output_dir / f"{entry.name}.json", timeout, threads) for entry in ordered}
         runs = {name: future.result() for name, future in futures.items()}
     return dict(sorted(runs.items())), time.monotonic() - started
 

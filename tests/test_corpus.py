@@ -17,6 +17,7 @@ from graders import corpus
 
 ENTRY_NAMES = [path.name for path in corpus.entry_folders()]
 HOSTILE_MARK = "HOSTILE_WAS_HERE"  # the file hostile-write-outside tries to create everywhere
+SHARED_MEMORY = Path("/dev/shm")  # a tmpfs every process shares: a file left there outlives the grading
 
 
 @pytest.mark.corpus
@@ -36,7 +37,7 @@ def test_entry(graded_corpus, entry_name):
 @pytest.mark.corpus
 def test_hostile_writes_stayed_in_the_worker(graded_corpus):
     root = corpus.PROJECT_ROOT
-    places = [root, root / "fixtures", root / "graders", root / "solutions", Path(tempfile.gettempdir()), Path("/tmp")]
+    places = [root, root / "fixtures", root / "graders", root / "solutions", Path(tempfile.gettempdir()), SHARED_MEMORY]
     places += [corpus.CORPUS_DIR, *corpus.entry_folders(), Path(pwd.getpwuid(os.getuid()).pw_dir), Path.home()]
     found = [str(place / HOSTILE_MARK) for place in places if (place / HOSTILE_MARK).exists()]
     assert not found, f"a submission wrote outside its work dir: {found} (delete them after fixing the sandbox)"
