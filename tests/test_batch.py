@@ -26,6 +26,9 @@ from tests.batch_helpers import (
 )
 
 INFINITE_IMPORT = "while True:\n    pass\n"
+# Past it the hanging submission is stopped: well above a Q1 grading on a busy machine, below
+# the harness's own 120 s import time limit (which would grade it instead).
+HANG_LIMIT = "60"
 
 
 # ---- unpacking ---------------------------------------------------------------------------
@@ -227,32 +230,36 @@ def test_display_shares_the_reference_scale():
 
 # ---- the runner, with stand-in judges -------------------------------------------------------------
 
+_WRITE_RESULTS = "import json, sys; json.dump({'tests': [{'name': 'q1.a', 'score': 2, 'max_score': 3}]}, open(sys.argv[1], 'w'))"
+# Stand-in judges: what each does, and the status it must get.
 FAKE_JUDGES = {
-    "graded": "import json, sys; json.dump({'tests': [{'name': 'q1.a', 'score': 2, 'max_score': 3}]}, open(sys.argv[1], 'w')); sys.exit(1)",
-    "crashed": "import sys; print('Traceback: RubricError'); sys.exit(3)",
+    "graded": (_WRITE_RESULTS + "; sys.exit(1)", "graded"),
+    # Stopped at the time limit while shutting down, with every result written: graded.
+    "slow-exit": (_WRITE_RESULTS + "; import time; time.sleep(600)", "graded"),
+    "crashed": ("import sys; print('Traceback: RubricError'); sys.exit(3)", "crashed"),
     # Like a judge whose worker hangs: the grandchild has a session of its own.
-    "timeout": "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'while True: pass'], start_new_session=True); time.sleep(600)",
+    "hanging": ("import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'while True: pass'], start_new_session=True); time.sleep(600)", "timeout"),
 }
 
 
 def test_runner_classifies_and_kills_whole_trees(tmp_path, monkeypatch):
     def fake_start(submission, staging, temporary, options):
-        script = FAKE_JUDGES[submission.name]
+        script = FAKE_JUDGES[submission.name][0]
         return processes.spawn([sys.executable, "-c", script, str(staging / "results.json")], staging / "grading.log", dict(os.environ), tmp_path)
 
     monkeypatch.setattr(judges, "start_judge", fake_start)
     layout = store.Layout(tmp_path / "out")
-    options = judges.GradingOptions(jobs=3, timeout=3.0)
+    options = judges.GradingOptions(jobs=len(FAKE_JUDGES), timeout=3.0)
     jobs = []
     for name in FAKE_JUDGES:
         candidate = find_submissions([folder_submission(tmp_path / "in", name, "x = 1\n")])[0][0]
         jobs.append(prepare(candidate, layout, "f"))
     records = {}
     Runner(layout, options, on_record=lambda record: records.setdefault(record.student, record)).run(jobs)
-    assert {name: record.status for name, record in records.items()} == {name: name for name in FAKE_JUDGES}
+    assert {name: record.status for name, record in records.items()} == {name: status for name, (_, status) in FAKE_JUDGES.items()}
     assert records["graded"].scores == {"q1": 2.0} and "1 of 1 checks lost points" in records["graded"].reason
     assert "exited with code 3" in records["crashed"].reason and "RubricError" in records["crashed"].reason
-    assert not processes_mentioning("while True: pass")
+    assert not processes_mentioning("while True: pass") and not processes_mentioning("time.sleep(600)")
 
 
 # ---- real runs of hw9-grade (Q1 only, to stay quick) ---------------------------------------------
@@ -286,7 +293,7 @@ def uninterrupted(klass, tmp_path_factory):
     out = tmp_path_factory.mktemp("uninterrupted")
     fingerprint = graders_fingerprint()
     # The hanging submission first, so its time limit runs alongside the others' grading.
-    code, output = run_grade(hanging, root, "--out", out, "--only", "q1", "--jobs", "2", "--timeout", "45")
+    code, output = run_grade(hanging, root, "--out", out, "--only", "q1", "--jobs", "2", "--timeout", HANG_LIMIT)
     assert code == 0, output
     return out, output, fingerprint
 
@@ -303,7 +310,7 @@ def test_class_run_gives_one_row_per_submission(uninterrupted):
         "frank": {"q1": "17", "q2": "", "q3": "", "q4": "", "total": "17", "status": "graded"},
     }, output
     reasons = {student: row["reason"] for student, row in gradebook(out).items()}
-    assert "outside" in reasons["dave"] and "not a readable zip" in reasons["carol"] and "45 s" in reasons["bob"]
+    assert "outside" in reasons["dave"] and "not a readable zip" in reasons["carol"] and f"{HANG_LIMIT} s" in reasons["bob"]
     for student in rows:
         results = json.loads((out / "students" / student / "results.json").read_text())
         assert results["max_score"] > 0 and isinstance(results["tests"], list)
@@ -320,7 +327,7 @@ def test_rerun_skips_what_is_graded_and_force_regrades(uninterrupted, klass):
     root, hanging = klass
     before = gradebook(out, ignore=())
     skip_if_graders_changed(fingerprint)
-    code, output = run_grade(root, hanging, "--out", out, "--only", "q1", "--timeout", "45")
+    code, output = run_grade(root, hanging, "--out", out, "--only", "q1", "--timeout", HANG_LIMIT)
     skip_if_graders_changed(fingerprint)
     assert code == 0 and "6 already graded and unchanged, 0 to grade" in output, output
     assert gradebook(out, ignore=()) == before
@@ -331,7 +338,7 @@ def test_rerun_skips_what_is_graded_and_force_regrades(uninterrupted, klass):
 def test_killed_run_resumes_to_the_same_gradebook(uninterrupted, klass, tmp_path):
     out, _, fingerprint = uninterrupted
     root, _ = klass
-    running = start_grade(root, "--out", tmp_path, "--only", "q1", "--jobs", "1", "--timeout", "45")
+    running = start_grade(root, "--out", tmp_path, "--only", "q1", "--jobs", "1", "--timeout", "300")
     deadline = time.monotonic() + 240
     graded = lambda: [p for p in (tmp_path / "students").glob("*/record.json") if '"graded"' in p.read_text()]
     while not graded() and time.monotonic() < deadline and running.poll() is None:
@@ -343,7 +350,7 @@ def test_killed_run_resumes_to_the_same_gradebook(uninterrupted, klass, tmp_path
     time.sleep(1)
     assert not processes_mentioning(str(tmp_path))
     # Resumed with fresh interpreters as judges: they must grade exactly as the forked ones did.
-    code, output = run_grade(root, "--out", tmp_path, "--only", "q1", "--jobs", "2", "--timeout", "45", "--no-preload")
+    code, output = run_grade(root, "--out", tmp_path, "--only", "q1", "--jobs", "2", "--timeout", "300", "--no-preload")
     assert code == 0, output
     if graders_fingerprint() == fingerprint:  # else the graders changed meanwhile and all was regraded
         assert f"{len(done)} already graded and unchanged" in output, output
