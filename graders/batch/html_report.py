@@ -74,6 +74,13 @@ def _rate_table(results_by_student):
     )
 
 
+def _check_list(checks, shown=4):
+    if len(checks) <= shown:
+        return ", ".join(esc(check) for check in checks)
+    questions = sorted({check.split(".", 1)[0] for check in checks})
+    return f'<span title="{esc(", ".join(checks))}">{len(checks)} checks of {esc(", ".join(questions))}</span>'
+
+
 def _mistake_table(results_by_student):
     mistakes = statistics.common_mistakes(results_by_student)
     if not mistakes:
@@ -83,7 +90,7 @@ def _mistake_table(results_by_student):
         who = ", ".join(link(["students", student, STUDENT_PAGE], student) for student in mistake.students[:MISTAKE_STUDENT_LINKS])
         more = len(mistake.students) - MISTAKE_STUDENT_LINKS
         who += f" and {more} more" if more > 0 else ""
-        checks = ", ".join(esc(check) for check in sorted(mistake.checks))
+        checks = _check_list(sorted(mistake.checks))
         rows.append(f'<tr><td>{esc(mistake.text)}</td><td class="num">{len(mistake.students)}</td><td>{checks}</td><td>{who}</td></tr>')
     return (
         '<table class="sortable" id="mistakes"><thead><tr><th>likely mistake</th><th class="num">students</th>'

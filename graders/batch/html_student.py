@@ -22,11 +22,16 @@ def _question_table(record):
 
 
 def _grouped_by_feedback(failed):
-    """Failed cases with the same feedback (a missing file, an import error) shown once."""
+    """(feedback, cases): cases whose feedback differs only in what was checked, shown once.
+
+    A missing file or an import error fails every case of a question the same way.
+    """
     groups = {}
     for test in failed:
-        groups.setdefault(test.get("output", "").strip(), []).append(test)
-    return groups.items()
+        output = test.get("output", "").strip()
+        same_failure = "\n".join(line for line in output.splitlines() if not line.startswith("Checked:"))
+        groups.setdefault(same_failure, (output, []))[1].append(test)
+    return groups.values()
 
 
 def _names(tests):
