@@ -64,9 +64,9 @@ class FullRunResult:
         if failed:
             problems.append(f"trials that did not complete: {', '.join(failed)}")
         if self.best_score is None or self.best_score < BEST_VAL_FLOOR:
-            problems.append(f"best validation accuracy {self.best_score} < {BEST_VAL_FLOOR}")
+            problems.append(f"best validation accuracy {_score(self.best_score)} < {BEST_VAL_FLOOR}")
         if self.test_accuracy is None or self.test_accuracy < TEST_FLOOR:
-            problems.append(f"test accuracy {self.test_accuracy} < {TEST_FLOOR}")
+            problems.append(f"test accuracy {_score(self.test_accuracy)} < {TEST_FLOOR}")
         return problems
 
     def summary(self):
@@ -77,6 +77,10 @@ class FullRunResult:
         lines.append("phases: " + ", ".join(f"{phase} {seconds:.1f} s" for phase, seconds in self.seconds.items()))
         lines += [f"report: {path}" for path in self.report_files]
         return "\n".join(lines)
+
+
+def _score(value):
+    return "none" if value is None else f"{value:.4f}"
 
 
 def gpu_missing_reason():
