@@ -28,18 +28,20 @@ def build_model(hp):
     lr = hp.Choice("lr", values=[0.0001, 0.0005, 0.001], default=0.0001)
     optimizer = hp.Choice("optimizer", values=["adam", "sgd"])
 
-    model = keras.Sequential([keras.Input(shape=(32, 32, 3))])
+    layers = []
     for block in range(conv_layers):
         width = filters * 2 ** (block + 1)
-        model.add(keras.layers.Conv2D(width, 3, padding="same", activation="relu"))
-        model.add(keras.layers.Conv2D(width, 3, padding="same", activation="relu"))
-        model.add(keras.layers.MaxPooling2D(pool_size=2, strides=2))
-        model.add(keras.layers.Dropout(_block_dropout_rate(block)))
-    model.add(keras.layers.Flatten())
+        layers.append(keras.layers.Conv2D(width, 3, padding="same", activation="relu"))
+        layers.append(keras.layers.Conv2D(width, 3, padding="same", activation="relu"))
+        layers.append(keras.layers.MaxPooling2D(pool_size=2, strides=2))
+        layers.append(keras.layers.Dropout(_block_dropout_rate(block)))
+    layers.append(keras.layers.Flatten())
     for _ in range(dense_layers):
-        model.add(keras.layers.Dense(units, activation="relu"))
-        model.add(keras.layers.Dropout(0.5))
-    model.add(keras.layers.Dense(10, activation="softmax"))
+        layers.append(keras.layers.Dense(units, activation="relu"))
+        layers.append(keras.layers.Dropout(0.5))
+    layers.append(keras.layers.Dense(10, activation="softmax"))
+    # One build from the whole list: Sequential.add after an Input rebuilds the model each time.
+    model = keras.Sequential([keras.Input(shape=(32, 32, 3)), *layers])
     model.compile(
         optimizer=_OPTIMIZERS[optimizer](learning_rate=lr),
         loss="sparse_categorical_crossentropy",
