@@ -87,3 +87,13 @@ def _same_kind(got, expected):
     if isinstance(expected, tuple):
         return isinstance(got, tuple) and len(got) == len(expected) and all(map(_same_kind, got, expected))
     return type(got) is type(expected)
+
+
+def expect_value_error(result, checked):
+    """Fail unless the call raised ValueError."""
+    if result.ok:
+        fail(checked, "ValueError", f"returned {result.value!r}", "invalid arguments are not rejected: raise ValueError naming the argument")
+    if result.failure != "exception":
+        value_of(result, checked)
+    if not result.message.startswith("raised ValueError"):
+        fail(checked, "ValueError", result.message, "raised another exception type: the contract asks for ValueError")

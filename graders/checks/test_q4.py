@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from graders import mistakes_q4
-from graders.checks.test_q1 import expect_value_error
-from graders.verdict import expect_equal, fail, value_of
+from graders.verdict import expect_equal, expect_value_error, fail, value_of
 
 KERAS_TO_CONTRACT_NAME = {"InputLayer": "Input", "MaxPooling2D": "MaxPool2D"}
 GOLDEN_TOTAL = 11070
