@@ -1,10 +1,13 @@
-"""Fixtures shared by the project's own tests: the corpus, graded once per session."""
+"""Fixtures shared by the project's own tests: the corpus graded once per session, a tiny CIFAR-10."""
 import os
 from dataclasses import dataclass, field
 
+import cv2
+import numpy as np
 import pytest
 
 from graders import corpus
+from solutions import data
 
 _CORPUS_KEY = pytest.StashKey["GradedCorpus"]()
 
@@ -58,3 +61,20 @@ def pytest_terminal_summary(terminalreporter, config):
     terminalreporter.write_line(f"graded {len(runs)} entries in {graded.wall_seconds:.0f} s wall on {graded.jobs} parallel jobs ({cpu:.0f} s CPU)")
     slowest = sorted(runs, key=lambda run: run.seconds, reverse=True)[:5]
     terminalreporter.write_line("slowest: " + ", ".join(f"{run.entry.name} {run.seconds:.0f} s" for run in slowest))
+
+
+PER_CLASS = {"train": 5, "test": 2}
+
+
+@pytest.fixture
+def tiny_cifar(tmp_path, monkeypatch):
+    """`train/<class>/*.png` + `test/...` (lossless), and the arrays the loader must read."""
+    monkeypatch.setenv("HW9_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "tiny-cifar"
+    rng = np.random.default_rng(0)
+    for split, count in PER_CLASS.items():
+        for name in data.CLASS_NAMES:
+            (root / split / name).mkdir(parents=True)
+            for index in range(count):
+                cv2.imwrite(str(root / split / name / f"{index:04d}.png"), rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    return root

@@ -2,29 +2,11 @@
 import csv
 import types
 
-import cv2
 import numpy as np
 import pytest
 
 from graders import probes_training, training
 from solutions import data
-
-PER_CLASS = {"train": 5, "test": 2}
-
-
-@pytest.fixture
-def tiny_cifar(tmp_path, monkeypatch):
-    """`train/<class>/*.png` + `test/...` (lossless), and the arrays the loader must read."""
-    monkeypatch.setenv("HW9_CACHE", str(tmp_path / "cache"))
-    root = tmp_path / "tiny-cifar"
-    rng = np.random.default_rng(0)
-    for split, count in PER_CLASS.items():
-        for name in data.CLASS_NAMES:
-            (root / split / name).mkdir(parents=True)
-            for index in range(count):
-                cv2.imwrite(str(root / split / name / f"{index:04d}.png"), rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
-    return root
-
 
 def test_data_folder_holds_scaled_split_and_no_test_labels(tiny_cifar, tmp_path):
     folder = training.prepare_data_folder(tmp_path / "worker-data", 30, 10, with_test=True, path=tiny_cifar)
