@@ -62,10 +62,13 @@ def expect_close(got, expected, checked, rtol, atol, diagnose=None):
         fail(checked, "a real numeric array", f"dtype {got.dtype}", "returned a non-numeric array")
     try:
         np.testing.assert_allclose(got.astype(np.float64), expected.astype(np.float64), rtol=rtol, atol=atol)
+        return
     except AssertionError as error:
-        mistake = diagnose(got) if diagnose else None
         summary = str(error).strip().splitlines()
-        fail(checked, expected, got, mistake, detail="\n".join(line for line in summary[1:6] if line.strip()))
+    # Failing outside the except block: inside it, pytest would print NumPy's whole
+    # message and "During handling of the above exception" before ours.
+    mistake = diagnose(got) if diagnose else None
+    fail(checked, expected, got, mistake, detail="\n".join(line for line in summary[1:6] if line.strip()))
 
 
 def expect_equal(got, expected, checked, diagnose=None):
