@@ -18,11 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from graders import protocol
+from graders import jail, protocol, safe_files, sandbox
 
 QUESTION_MODULES = ("q1", "q2", "q3", "q4")
 MAX_SUBMISSION_BYTES = 50 * 1024 * 1024
+MAX_MESSAGE_BYTES = 64 * 2**20  # one JSON answer line; its arrays travel as files
+MAX_PROCESSES = 1024  # threads included; only enforced for a uid of the worker's own
 GIB = 1024**3
+_worker_sequence = 0
 
 
 @dataclass
@@ -59,56 +62,107 @@ class WorkerSettings:
     start_timeout: float = 60.0
     read_paths: list = field(default_factory=list)
     allow_gpu: bool = False
+    max_result_bytes: int = protocol.DEFAULT_MAX_RESULT_BYTES
+    max_file_bytes: int = 1 << 30
+    level: jail.Level | None = None  # None: the strongest this platform allows
 
 
 class Worker:
-    """One worker process over a private copy of the submission folder."""
+    """One worker process over a private copy of the submission folder.
+
+    Its folder: `submission/` (a copy, read-only to the worker), `inbox/` (arguments the
+    judge writes, read-only to the worker), `work/` (the worker's only writable folder,
+    where its answers' arrays come from) and the log, which the worker only has as an fd.
+    """
 
     def __init__(self, submission_dir, settings):
+        global _worker_sequence
+        _worker_sequence += 1
         self.settings = settings
-        self.workdir = Path(tempfile.mkdtemp(prefix="hw9-worker-"))
-        self.submission_copy = self.workdir / "submission"
+        self.level = settings.level if settings.level is not None else planned_level()
+        self.uid = _own_uid(_worker_sequence, self.level)
+        self.base = Path(tempfile.mkdtemp(prefix="hw9-worker-"))
+        os.chmod(self.base, 0o711)
+        self.submission_copy = self.base / "submission"
+        self.inbox = self.base / "inbox"
+        self.workdir = self.base / "work"
         _copy_submission(Path(submission_dir), self.submission_copy)
-        self.log_path = self.workdir / "worker.log"
+        self.inbox.mkdir(mode=0o755)
+        self.workdir.mkdir(mode=0o700)
+        if self.uid is not None:
+            os.chown(self.workdir, self.uid, self.uid)
+        self.log_path = self.base / "worker.log"
         self.sandbox = ""
+        self.limits = {}  # what the worker last said of its own limits
         self._next_id = 1
         self._buffer = b""
         self._pending_warm_up = None  # (request id, timeout) answered before the next request
         self._start()
 
+    def expected_limits(self):
+        """The limits this judge set; a worker reporting others was changed from outside."""
+        return {"memory": self.settings.memory_bytes or -1, "file_size": self.settings.max_file_bytes, "core": 0}
+
+    def _settings_text(self):
+        return json.dumps(
+            {
+                "memory_bytes": self.settings.memory_bytes,
+                "max_file_bytes": self.settings.max_file_bytes,
+                "max_processes": MAX_PROCESSES if self.uid is not None else None,
+                "submission": str(self.submission_copy),
+                "inbox": str(self.inbox),
+                "judge_pid": None if self.level is jail.Level.NAMESPACES else os.getpid(),
+                "own_pid_namespace": self.level is jail.Level.NAMESPACES,
+                "workdir": str(self.workdir),
+                "read_paths": [str(path) for path in self.settings.read_paths],
+                "device_paths": self._devices(),
+            }
+        )
+
+    def _devices(self):
+        # CUDA opens these read-write and drives them with ioctl.
+        return sorted(glob.glob("/dev/nvidia*")) if self.settings.allow_gpu else []
+
     def _environment(self):
-        env = dict(os.environ)
-        env.update(
-            HOME=str(self.workdir),
-            KERAS_HOME=str(self.workdir / ".keras"),
-            TMPDIR=str(self.workdir),
-            MPLCONFIGDIR=str(self.workdir),
-            TF_CPP_MIN_LOG_LEVEL="3",
-            KERAS_BACKEND="tensorflow",
-            PYTHONHASHSEED="0",
-            PYTHONDONTWRITEBYTECODE="1",
-            HW9_WORKER_SETTINGS=json.dumps(
-                {
-                    "memory_bytes": self.settings.memory_bytes,
-                    "submission": str(self.submission_copy),
-                    "judge_pid": os.getpid(),
-                    "workdir": str(self.workdir),
-                    "read_paths": [str(path) for path in self.settings.read_paths],
-                    # CUDA opens these read-write and drives them with ioctl.
-                    "device_paths": sorted(glob.glob("/dev/nvidia*")) if self.settings.allow_gpu else [],
-                }
-            ),
+        env = jail.allowed_environment(
+            {
+                "HOME": str(self.workdir),
+                "KERAS_HOME": str(self.workdir / ".keras"),
+                "TMPDIR": str(self.workdir),
+                "MPLCONFIGDIR": str(self.workdir),
+                "TF_CPP_MIN_LOG_LEVEL": "3",
+                "KERAS_BACKEND": "tensorflow",
+                "PYTHONHASHSEED": "0",
+                "PYTHONDONTWRITEBYTECODE": "1",
+                "PYTHONPATH": str(_HARNESS_DIR.parent),  # the judge's own harness, whatever is installed
+                "HW9_WORKER_SETTINGS": self._settings_text(),
+            }
         )
         if not self.settings.allow_gpu:
             env["CUDA_VISIBLE_DEVICES"] = "-1"
         return env
 
+    def _command(self, request_read, response_write):
+        argv = [sys.executable, "-m", "graders.worker", str(request_read), str(response_write)]
+        if self.level is not jail.Level.NAMESPACES:
+            return argv
+        python = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, os.path.dirname(os.path.realpath(sys.executable))}
+        python.update(path for path in sys.path if path and os.path.isdir(path) and "-packages" in path)
+        python.update(os.path.realpath(path) for path in list(python))
+        binds = jail.Binds(
+            read_only=(*sorted(python), str(_HARNESS_DIR), str(self.submission_copy), str(self.inbox), *map(str, self.settings.read_paths)),
+            writable=str(self.workdir),
+            devices=tuple(self._devices()),
+        )
+        return jail.bwrap_command(argv, binds, self._environment(), uid=self.uid)
+
     def _start(self):
         request_read, self._request_write = os.pipe()
         self._response_read, response_write = os.pipe()
+        switch_user = self.uid is not None and self.level is not jail.Level.NAMESPACES
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "graders.worker", str(request_read), str(response_write)],
+                self._command(request_read, response_write),
                 pass_fds=(request_read, response_write),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -116,16 +170,18 @@ class Worker:
                 cwd=self.workdir,
                 env=self._environment(),
                 start_new_session=True,  # its own process group: a kill takes its children too
+                **({"user": self.uid, "group": self.uid, "extra_groups": []} if switch_user else {}),
             )
         os.close(request_read)
         os.close(response_write)
         hello = self._receive(0, self.settings.start_timeout)
-        self.sandbox = hello["value"]["sandbox"]
+        value = hello.get("value") if isinstance(hello.get("value"), dict) else {}
+        self.sandbox = str(value.get("sandbox", ""))[:300]
 
     def _send(self, probe, params):
         request_id = self._next_id
         self._next_id += 1
-        params = protocol.encode(params, self.workdir)
+        params = protocol.encode(params, self.inbox, prefix="a")
         line = protocol.dumps({"id": request_id, "probe": probe, "params": params}).encode()
         try:
             os.write(self._request_write, line)
@@ -152,10 +208,15 @@ class Worker:
                 line, self._buffer = self._buffer.split(b"\n", 1)
                 try:
                     message = json.loads(line)
-                except ValueError:
+                except (ValueError, RecursionError):
                     continue  # not ours: student code writing to the pipe
                 if isinstance(message, dict) and message.get("id") == request_id:
+                    if isinstance(message.get("limits"), dict):
+                        self.limits = message["limits"]
                     return message
+            if len(self._buffer) > MAX_MESSAGE_BYTES:
+                self.kill()
+                raise WorkerDied("malformed", f"the worker sent over {MAX_MESSAGE_BYTES // 2**20} MiB without ending an answer (the worker was stopped)")
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self.kill()
@@ -175,6 +236,8 @@ class Worker:
             returncode = self.process.returncode
         self.kill()
         tail = self.log_tail()
+        if self.level is jail.Level.NAMESPACES and returncode is not None and 128 < returncode < 160:
+            returncode = 128 - returncode  # bwrap's init exits 128+N for a child killed by signal N
         if returncode is not None and returncode < 0:
             name = _signal_name(returncode)
             hint = " (possibly the memory limit)" if name in ("SIGKILL", "SIGABRT", "SIGBUS") else ""
@@ -185,10 +248,14 @@ class Worker:
 
     def log_tail(self, limit=600):
         try:
-            text = self.log_path.read_text(errors="replace").strip()
-        except OSError:
+            text = safe_files.read_tail(self.log_path, limit * 4).decode(errors="replace").strip()
+        except (OSError, ValueError):
             return ""
         return f"; its last output: ...{text[-limit:]}" if text else ""
+
+    def results(self):
+        """The folder of the worker's answer arrays, read within the per-call size limit."""
+        return protocol.ExchangeFolder(self.workdir, self.settings.max_result_bytes)
 
     def alive(self):
         return self.process.poll() is None
@@ -200,6 +267,8 @@ class Worker:
             except ProcessLookupError:
                 pass
             self.process.wait()
+        if self.uid is not None and self.level is not jail.Level.NAMESPACES:
+            jail.kill_uid(self.uid)  # children that left the process group (setsid, daemons)
         for fd in (self._request_write, self._response_read):
             try:
                 os.close(fd)
@@ -209,21 +278,61 @@ class Worker:
 
     def close(self):
         self.kill()
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+_HARNESS_DIR = Path(__file__).resolve().parent
+
+
+def planned_level():
+    """The strongest sandbox this platform allows a worker."""
+    if jail.namespaces_unavailable() is None:
+        return jail.Level.NAMESPACES
+    return jail.Level.LANDLOCK if sandbox.landlock_abi() >= 1 else jail.Level.NONE
+
+
+def _own_uid(sequence, level):
+    """A uid for the worker alone where the judge may switch users (root), else None."""
+    if not jail.is_root():
+        return None
+    if level is not jail.Level.NAMESPACES and not _python_usable_by_others():
+        return None
+    uid = jail.worker_uid(sequence)
+    if level is not jail.Level.NAMESPACES:
+        jail.kill_uid(uid)  # nothing left over from an earlier judge with this pid
+    return uid
+
+
+def _python_usable_by_others():
+    """Outside namespaces another uid runs the host's Python in place: it must be able to."""
+    path = Path(os.path.realpath(sys.executable))
+    return all(os.stat(folder).st_mode & 0o001 for folder in path.parents) and os.stat(path).st_mode & 0o001 != 0
+
+
+def sandbox_info(worker):
+    """What confined `worker`: the judge's choice of level, and the worker's own account of Landlock."""
+    level = worker.level
+    parts = {
+        jail.Level.NAMESPACES: "own user, PID, network, IPC and mount namespaces (bubblewrap)",
+        jail.Level.LANDLOCK: f"no namespaces ({jail.namespaces_unavailable()})",
+        jail.Level.NONE: f"no namespaces ({jail.namespaces_unavailable()}) and no Landlock",
+    }[level]
+    who = f"uid {worker.uid} of its own" if worker.uid is not None else "the grader's uid"
+    return jail.SandboxInfo(level, f"{level.label}: {parts}, {who}; {worker.sandbox}")
 
 
 def _copy_submission(source, destination):
-    """Copy the submission's files so the worker can neither change nor see the original folder."""
-    if not source.is_dir():
+    """Copy the submission's regular files so the worker can neither change nor see the original folder."""
+    if not source.is_dir() or source.is_symlink():
         raise FileNotFoundError(f"submission folder not found: {source}")
     total = 0
-    for path in source.rglob("*"):
-        if path.is_symlink() or not path.is_file() or "__pycache__" in path.parts:
+    destination.mkdir(mode=0o755)
+    for relative in safe_files.iter_regular_files(source):
+        if "__pycache__" in relative.parts:
             continue
-        total += path.stat().st_size
-        if total > MAX_SUBMISSION_BYTES:
-            raise ValueError(f"submission {source} is larger than {MAX_SUBMISSION_BYTES // 2**20} MiB")
-        target = destination / path.relative_to(source)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target)
-    destination.mkdir(parents=True, exist_ok=True)
+        data = safe_files.read_regular_file(source / relative, MAX_SUBMISSION_BYTES - total)
+        total += len(data)
+        target = destination / relative
+        target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        target.write_bytes(data)
+        target.chmod(0o644)

@@ -4,6 +4,7 @@ Options and fixtures are registered here only. Checks live in `graders/checks/te
 as `test_<check>` functions; `q1.<check>` is their rubric name.
 """
 import importlib
+import resource
 import threading
 import time
 import zlib
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from graders import harness, jail
 from graders.report import CheckOutcome, GradeReport, write_json_atomically
 from graders.rubric import RubricError, load_rubric
 from graders.submission import Submission
@@ -31,6 +33,10 @@ def pytest_addoption(parser):
     group.addoption("--grading-seed", type=int, default=0, help="seed of the random cases (set a private one to deter hard-coding)")
     group.addoption("--worker-memory-gb", type=float, default=8.0, help="address-space limit of the worker process")
     group.addoption("--tuner-report", default=None, metavar="DIR", help="write Q3 tuner reports (trials CSV, PNG plot) here (default: beside --grade-json)")
+    group.addoption(
+        "--require-sandbox", default="none", choices=[level.label for level in jail.Level],
+        help="refuse to grade unless workers get at least this sandbox: namespaces (bubblewrap), landlock, none",
+    )
 
 
 def question_of(module_path):
@@ -57,8 +63,18 @@ def defined_checks():
     return names
 
 
+_JUDGE_LIMITS = (resource.RLIMIT_AS, resource.RLIMIT_NOFILE, resource.RLIMIT_NPROC, resource.RLIMIT_FSIZE, resource.RLIMIT_CPU)
+
+
+def _judge_limits():
+    return [resource.getrlimit(which) for which in _JUDGE_LIMITS]
+
+
 def pytest_configure(config):
-    config.stash[_REPORT_KEY] = {"cases": {}, "outcomes": [], "started": time.monotonic(), "rubric": None}
+    config.stash[_REPORT_KEY] = {
+        "cases": {}, "outcomes": [], "started": time.monotonic(), "rubric": None,
+        "limits": _judge_limits(), "running": None, "level": None,
+    }
 
 
 def pytest_unconfigure(config):
@@ -95,6 +111,7 @@ def pytest_collection_modifyitems(session, config, items):
         _rubric(config).check_against(defined_checks())
     except RubricError as error:
         raise pytest.UsageError(str(error)) from None
+    config.stash[_REPORT_KEY]["level"] = _sandbox_level(config)
     if _present_modules(config) & KERAS_ORACLE_QUESTIONS:
         # Keras oracles: import in the background, overlapping the worker's start.
         importer = threading.Thread(target=importlib.import_module, args=("keras_tuner",), daemon=True)
@@ -112,6 +129,15 @@ def pytest_collection_modifyitems(session, config, items):
             cases[check_name(item)] = cases.get(check_name(item), 0) + 1
 
 
+def _sandbox_level(config):
+    """The strongest sandbox here, or a usage error when it is below --require-sandbox."""
+    level, required = harness.planned_level(), jail.Level.parse(config.getoption("--require-sandbox"))
+    if level < required:
+        why = jail.namespaces_unavailable() or "no Landlock on this kernel"
+        raise pytest.UsageError(f"--require-sandbox {required.label}: workers here get only {level.label} ({why}); not grading")
+    return level
+
+
 @pytest.fixture(scope="session")
 def submission(request):
     """The submission under grading, run in a confined worker."""
@@ -120,6 +146,7 @@ def submission(request):
         config.getoption("--submission"),
         memory_gb=config.getoption("--worker-memory-gb"),
         import_timeout=_rubric(config).import_timeout,
+        level=config.stash[_REPORT_KEY]["level"],
     )
     config.stash[_REPORT_KEY]["submission"] = graded
     # The worker imports the submission's libraries while the judge imports its oracles.
@@ -143,6 +170,7 @@ def worker_pool(request):
                 import_timeout=_rubric(config).import_timeout,
                 read_paths=read_paths,
                 allow_gpu=allow_gpu,
+                level=config.stash[_REPORT_KEY]["level"],
             )
         return workers[key]
 
@@ -193,24 +221,38 @@ def rng(request):
     return np.random.default_rng([seed, zlib.crc32(request.node.nodeid.encode())])
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item, nextitem):
+    if is_check(item):
+        item.config.stash[_REPORT_KEY]["running"] = item.name_for_report
+        _write_partial(item.config)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     report = yield
     if is_check(item) and (report.when == "call" or report.failed or report.skipped):
-        _record(item, report)
+        internal = report.failed and call.excinfo is not None and not call.excinfo.errisinstance(pytest.fail.Exception)
+        _record(item, report, internal)
     return report
 
 
-def _record(item, report):
+INTERNAL_ERROR_TEXT = "Internal grader error: this check could not be graded (not a mistake of yours); your instructor has been told."
+
+
+def _record(item, report, internal=False):
     state = item.config.stash[_REPORT_KEY]
     if any(outcome.name == item.name_for_report for outcome in state["outcomes"]):
         return  # teardown after a recorded call
     name = check_name(item)
     rubric_item = _rubric(item.config)[name]
     points = rubric_item.points / state["cases"].get(name, 1)
-    status = "passed" if report.passed else "skipped" if report.skipped else "failed"
+    status = "passed" if report.passed else "skipped" if report.skipped else "error" if internal else "failed"
     if report.skipped:
         output = f"skipped: {report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr}"
+    elif internal:
+        output = INTERNAL_ERROR_TEXT
+        state.setdefault("internal_errors", []).append({"check": item.name_for_report, "error": str(report.longreprtext)[-3000:]})
     else:
         output = "" if report.passed else str(report.longreprtext)
     # Text a check adds with pytest's `record_property("output", text)`, passed or failed.
@@ -228,6 +270,20 @@ def _record(item, report):
             seconds=report.duration,
         )
     )
+    state["running"] = None
+    _write_partial(item.config)
+
+
+def _partial_path(config):
+    path = config.getoption("--grade-json")
+    return Path(path).with_name("results.partial.json") if path else None
+
+
+def _write_partial(config):
+    """Results so far, rewritten as each check starts and ends: a stopped grading keeps them."""
+    path = _partial_path(config)
+    if path is not None:
+        write_json_atomically(path, _grade_report(config).gradescope())
 
 
 def pytest_itemcollected(item):
@@ -238,10 +294,17 @@ def pytest_itemcollected(item):
 def _grade_report(config):
     state = config.stash[_REPORT_KEY]
     workers = [graded for graded in (state.get("submission"), *state.get("extra_workers", {}).values()) if graded]
-    report = GradeReport(submission=config.getoption("--submission"), outcomes=state["outcomes"])
+    report = GradeReport(submission=config.getoption("--submission"), outcomes=list(state["outcomes"]))
     report.execution_time = time.monotonic() - state["started"]
-    if workers:
-        report.sandbox = workers[0].last_sandbox
+    report.running = state["running"]
+    report.internal_errors = list(state.get("internal_errors", []))
+    disturbed = [graded.disturbed for graded in workers if graded.disturbed]
+    if _judge_limits() != state["limits"]:
+        disturbed.append("the grading process's own limits were changed from outside")
+    report.disturbed = "; ".join(disturbed)
+    started = [graded.sandbox for graded in workers if graded.sandbox is not None]
+    if started:
+        report.sandbox = started[0]
         report.events = [event for graded in workers for event in graded.events]
     return report
 
@@ -252,10 +315,17 @@ def pytest_terminal_summary(terminalreporter, config):
     report = _grade_report(config)
     terminalreporter.write_sep("=", f"hw9 grade: {report.submission}")
     if report.sandbox:
-        terminalreporter.write_line(f"sandbox: {report.sandbox}")
+        terminalreporter.write_line(f"sandbox: {report.sandbox.description}")
+    if report.disturbed:
+        terminalreporter.write_line(f"DISTURBED: {report.disturbed}")
+    for error in report.internal_errors:
+        terminalreporter.write_line(f"INTERNAL GRADER ERROR in {error['check']}:\n{error['error']}")
     for line in report.table_lines():
         terminalreporter.write_line(line)
     path = config.getoption("--grade-json")
     if path:
         write_json_atomically(path, report.gradescope())
         terminalreporter.write_line(f"Gradescope results written to {path}")
+        partial = _partial_path(config)
+        if partial.exists():
+            partial.unlink()

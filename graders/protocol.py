@@ -6,12 +6,65 @@ The worker encodes whatever a submission returned; the judge decodes with
 import itertools
 import json
 import math
+import os
+import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 _counter = itertools.count()
+_ARRAY_NAME = re.compile(r"^[ar][0-9]{1,12}\.npy$")
+DEFAULT_MAX_RESULT_BYTES = 256 * 2**20
+
+
+class MalformedAnswer(ValueError):
+    """What came back is not what the protocol allows: treated as a wrong answer."""
+
+
+class ExchangeFolder:
+    """Arrays of one answer, read from a folder the other side wrote, within a byte budget.
+
+    Files are opened without following links and must be regular files (a FIFO would hang
+    the reader, a device never ends); their sizes count against `max_bytes` before loading.
+    """
+
+    def __init__(self, folder, max_bytes=DEFAULT_MAX_RESULT_BYTES):
+        self.folder, self.remaining = Path(folder), max_bytes
+
+    def load(self, name):
+        if not isinstance(name, str) or not _ARRAY_NAME.match(name):
+            raise MalformedAnswer(f"array file name {str(name)[:80]!r} is not one the protocol writes")
+        try:
+            fd = os.open(self.folder / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as error:
+            raise MalformedAnswer(f"array file {name} cannot be opened ({error.strerror})") from None
+        with open(fd, "rb") as stream:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise MalformedAnswer(f"array file {name} is not a regular file")
+            if info.st_size > self.remaining:
+                raise MalformedAnswer(f"the answer's arrays exceed the {_mib(self.remaining)} left of its size limit")
+            self.remaining -= info.st_size
+            try:
+                return np.load(stream, allow_pickle=False)
+            except (ValueError, OSError, EOFError) as error:
+                raise MalformedAnswer(f"array file {name} is not a valid .npy file ({error})") from None
+
+
+def _mib(size):
+    return f"{size / 2**20:.0f} MiB"
+
+
+def remove_results(folder):
+    """Worker side: delete the arrays of earlier answers (the judge has read them)."""
+    for name in os.listdir(folder):
+        if _ARRAY_NAME.match(name):
+            try:
+                os.unlink(os.path.join(folder, name))
+            except OSError:
+                pass
 
 
 @dataclass(frozen=True)
@@ -30,8 +83,8 @@ def type_name(value):
     return cls.__name__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
 
 
-def encode(value, exchange_dir, depth=0):
-    """Worker side: turn a returned value into JSON-able data, arrays saved beside it."""
+def encode(value, exchange_dir, depth=0, prefix="r"):
+    """Turn a value into JSON-able data, arrays saved in `exchange_dir` (prefix a: arguments, r: results)."""
     if depth > 20:
         return {"__unsupported__": "nested too deep", "text": ""}
     # NumPy first: np.float64 is also a Python float.
@@ -39,7 +92,7 @@ def encode(value, exchange_dir, depth=0):
         array = np.asarray(value)
         if array.dtype.hasobject or array.dtype.names is not None:
             return {"__unsupported__": f"numpy array of dtype {array.dtype}", "text": _short(value)}
-        path = Path(exchange_dir) / f"r{next(_counter)}.npy"
+        path = Path(exchange_dir) / f"{prefix}{next(_counter)}.npy"
         np.save(path, array, allow_pickle=False)  # keeps 0-d arrays 0-d
         return {"__ndarray__": path.name, "scalar": isinstance(value, np.generic)}
     if value is None or isinstance(value, (bool, str)):
@@ -49,12 +102,12 @@ def encode(value, exchange_dir, depth=0):
     if isinstance(value, float):
         return value if math.isfinite(value) else {"__float__": repr(value)}
     if isinstance(value, (list, tuple)):
-        items = [encode(item, exchange_dir, depth + 1) for item in value]
+        items = [encode(item, exchange_dir, depth + 1, prefix) for item in value]
         return items if type(value) is list else {"__tuple__": items, "type": type_name(value)}
     if isinstance(value, dict):
         if not all(isinstance(key, str) for key in value):
             return {"__unsupported__": "dict with non-string keys", "text": _short(value)}
-        return {"__dict__": {key: encode(item, exchange_dir, depth + 1) for key, item in value.items()}}
+        return {"__dict__": {key: encode(item, exchange_dir, depth + 1, prefix) for key, item in value.items()}}
     return {"__unsupported__": type_name(value), "text": _short(value)}
 
 
@@ -66,27 +119,42 @@ def _short(value, limit=200):
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def decode(data, exchange_dir):
-    """Judge side: rebuild plain Python and NumPy values; never unpickles."""
+def decode(data, folder, depth=0):
+    """Rebuild plain Python and NumPy values from `folder` (an ExchangeFolder); never unpickles.
+
+    Anything the protocol does not write raises MalformedAnswer.
+    """
+    if depth > 40:
+        raise MalformedAnswer("values nested too deep")
     if isinstance(data, list):
-        return [decode(item, exchange_dir) for item in data]
+        return [decode(item, folder, depth + 1) for item in data]
     if not isinstance(data, dict):
         return data
-    if "__ndarray__" in data:
-        name = Path(data["__ndarray__"]).name  # a name only: no path can point elsewhere
-        array = np.load(Path(exchange_dir) / name, allow_pickle=False)
-        return array[()] if data.get("scalar") else array
-    if "__tuple__" in data:
-        return tuple(decode(item, exchange_dir) for item in data["__tuple__"])
-    if "__dict__" in data:
-        return {key: decode(item, exchange_dir) for key, item in data["__dict__"].items()}
-    if "__float__" in data:
-        return float(data["__float__"])
-    if "__bigint__" in data:
-        return int(data["__bigint__"])
-    if "__unsupported__" in data:
-        return Unsupported(str(data["__unsupported__"]), str(data.get("text", "")))
-    return {key: decode(item, exchange_dir) for key, item in data.items()}
+    try:
+        if "__ndarray__" in data:
+            array = folder.load(data["__ndarray__"])
+            return array[()] if data.get("scalar") is True else array
+        if "__tuple__" in data:
+            return tuple(decode(item, folder, depth + 1) for item in _list(data["__tuple__"]))
+        if "__dict__" in data:
+            return {str(key): decode(item, folder, depth + 1) for key, item in dict(data["__dict__"]).items()}
+        if "__float__" in data:
+            return float(data["__float__"])
+        if "__bigint__" in data:
+            return int(str(data["__bigint__"])[:5000])
+        if "__unsupported__" in data:
+            return Unsupported(str(data["__unsupported__"])[:200], str(data.get("text", ""))[:400])
+    except (TypeError, ValueError) as error:
+        if isinstance(error, MalformedAnswer):
+            raise
+        raise MalformedAnswer(f"a value the protocol does not write ({error})") from None
+    return {str(key): decode(item, folder, depth + 1) for key, item in data.items()}
+
+
+def _list(value):
+    if not isinstance(value, list):
+        raise MalformedAnswer("a tuple that is not a list of items")
+    return value
 
 
 def dumps(message):

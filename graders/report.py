@@ -23,10 +23,13 @@ class CheckOutcome:
 @dataclass
 class GradeReport:
     submission: str
-    sandbox: str = ""
+    sandbox: object = None  # graders.jail.SandboxInfo of the worker, once one started
     outcomes: list = field(default_factory=list)
     events: list = field(default_factory=list)
     execution_time: float = 0.0
+    running: str | None = None  # the check under way, in a partial report
+    disturbed: str = ""  # why the grading cannot be trusted, if something outside changed it
+    internal_errors: list = field(default_factory=list)  # [{"check", "error"}]: the grader's faults
 
     @property
     def score(self):
@@ -55,7 +58,7 @@ class GradeReport:
         return lines
 
     def gradescope(self):
-        output = [f"Submission graded in a confined worker ({self.sandbox})."] if self.sandbox else []
+        output = [f"Submission graded in a confined worker ({self.sandbox.description})."] if self.sandbox else []
         output += [f"Worker restarted: {event}" for event in self.events]
         return {
             "score": round(self.score, 4),
@@ -74,11 +77,26 @@ class GradeReport:
                 }
                 for outcome in self.outcomes
             ],
+            "extra_data": {
+                "hw9": {
+                    "sandbox": self.sandbox.as_data() if self.sandbox else None,
+                    "running": self.running,
+                    "disturbed": self.disturbed or None,
+                    "internal_errors": [error["check"] for error in self.internal_errors],
+                    "restarts": len(self.events),
+                }
+            },
         }
 
 
 def _fmt(number):
     return f"{number:.2f}".rstrip("0").rstrip(".")
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_json_atomically(path, data):
@@ -89,6 +107,7 @@ def write_json_atomically(path, data):
     try:
         with os.fdopen(handle, "w") as stream:
             json.dump(data, stream, indent=2)
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600: the instructor's group reads grades too
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)

@@ -20,6 +20,8 @@ _MAKE_ALL = sum(1 << bit for bit in range(4, 13))  # remove/make dir, file, sock
 _REFER, _TRUNCATE, _IOCTL_DEV = 1 << 13, 1 << 14, 1 << 15
 _SCOPE_ABSTRACT_UNIX_SOCKET, _SCOPE_SIGNAL = 1 << 0, 1 << 1
 
+_NET_BIND_TCP, _NET_CONNECT_TCP = 1 << 0, 1 << 1
+
 _READ = _EXECUTE | _READ_FILE | _READ_DIR
 _FILE_RIGHTS = _EXECUTE | _WRITE_FILE | _READ_FILE | _TRUNCATE | _IOCTL_DEV
 
@@ -28,24 +30,35 @@ _PR_SET_PDEATHSIG = 1
 
 
 def die_with_parent(parent_pid):
-    """Have the kernel kill this worker when the judge that started it dies.
+    """Have the kernel kill this worker when the process that started it dies.
 
     The worker runs in a session of its own (so that a timeout kills its whole group),
     which also puts it outside the judge's group: without this a killed judge would
-    leave a hanging submission running forever.
+    leave a hanging submission running forever. `parent_pid` None: started by bwrap,
+    whose own --die-with-parent ties it to the judge.
     """
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, 9, 0, 0, 0)  # SIGKILL
-    if os.getppid() != parent_pid:  # the judge died before the request took effect
+    if parent_pid is not None and os.getppid() != parent_pid:  # the judge died before the request took effect
         os._exit(1)
 
 
-def apply_resource_limits(memory_bytes, max_file_bytes=1 << 30):
-    """Cap address space and file size; no core files from a crashing submission."""
+LIMITS = {"memory": resource.RLIMIT_AS, "file_size": resource.RLIMIT_FSIZE, "processes": resource.RLIMIT_NPROC, "core": resource.RLIMIT_CORE}
+
+
+def apply_resource_limits(memory_bytes, max_file_bytes=1 << 30, max_processes=None):
+    """Cap address space, file size and (for a uid of its own) processes; no core files."""
     if memory_bytes:
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if max_processes:  # threads count too: TensorFlow starts dozens
+        resource.setrlimit(resource.RLIMIT_NPROC, (max_processes, max_processes))
+
+
+def current_limits():
+    """{name: soft limit} of this process, for the judge to compare with what it set."""
+    return {name: resource.getrlimit(which)[0] for name, which in LIMITS.items()}
 
 
 def _landlock_abi(libc):
@@ -97,7 +110,7 @@ def confine(read_paths, write_paths):
     attr_fields = [handled]
     scoped = 0
     if abi >= 4:
-        attr_fields.append(0)  # network access is not handled: nothing to reach here anyway
+        attr_fields.append(_NET_BIND_TCP | _NET_CONNECT_TCP)  # handled with no rule: no TCP at all
     if abi >= 6:
         scoped = _SCOPE_ABSTRACT_UNIX_SOCKET | _SCOPE_SIGNAL
         attr_fields.append(scoped)
@@ -117,14 +130,28 @@ def confine(read_paths, write_paths):
     finally:
         os.close(ruleset_fd)
     signals = ", signals to the judge blocked" if scoped else ""
-    return f"Landlock ABI {abi}: reads limited to Python and the submission, writes to its work dir{signals}"
+    network = ", no TCP" if abi >= 4 else ""
+    return f"Landlock ABI {abi}: reads limited to Python and the submission, writes to its work dir{signals}{network}"
 
 
-def default_read_paths(extra=()):
+def landlock_abi():
+    """The kernel's Landlock ABI version (0: none)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    return _landlock_abi(libc)
+
+
+# Outside a PID namespace /proc shows every process: only the worker's own entries are read.
+_PROC_SHARED = ("/proc/cpuinfo", "/proc/meminfo", "/proc/stat", "/proc/sys", "/proc/filesystems", "/proc/mounts")
+
+
+def default_read_paths(extra=(), own_proc=False):
     """What a Python worker with the scientific stack needs to read, and nothing of the judge's."""
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
     paths.update(p for p in sys.path if p and os.path.isdir(p) and "site-packages" in p)
-    paths.update(["/usr", "/lib", "/lib64", "/etc", "/proc", "/sys", "/dev", "/opt", "/bin", "/sbin"])
+    paths.update(["/usr", "/lib", "/lib64", "/sys", "/dev", "/opt", "/bin", "/sbin"])
+    paths.update(["/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/alternatives"])
+    paths.update([f"/proc/{os.getpid()}", *_PROC_SHARED] if own_proc else ["/proc"])
     paths.update(os.path.realpath(p) for p in list(paths))
     paths.update(extra)
     return sorted(paths)

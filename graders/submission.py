@@ -4,11 +4,12 @@ Keeps one worker alive across calls, restarts it after a timeout or crash, and
 remembers a module that failed to import so later checks fail at once with the
 same reason instead of paying the timeout again.
 """
+import stat
 import time
 from pathlib import Path
 
-from graders import protocol
-from graders.harness import GIB, QUESTION_MODULES, CallResult, Worker, WorkerDied, WorkerSettings
+from graders import protocol, safe_files
+from graders.harness import GIB, QUESTION_MODULES, CallResult, Worker, WorkerDied, WorkerSettings, sandbox_info
 
 DEFAULT_CALL_TIMEOUT = 30.0
 DEFAULT_IMPORT_TIMEOUT = 120.0
@@ -18,15 +19,20 @@ WARM_LIBRARIES = ("tensorflow", "keras", "keras_tuner", "cv2", "scipy")
 class Submission:
     """The folder at `path`, graded through a confined worker process."""
 
-    def __init__(self, path, memory_gb=8.0, import_timeout=DEFAULT_IMPORT_TIMEOUT, read_paths=(), allow_gpu=False):
+    def __init__(self, path, memory_gb=8.0, import_timeout=DEFAULT_IMPORT_TIMEOUT, read_paths=(), allow_gpu=False, level=None, max_result_bytes=protocol.DEFAULT_MAX_RESULT_BYTES):
         self.path = Path(path).resolve()
-        self.settings = WorkerSettings(memory_bytes=int(memory_gb * GIB), read_paths=list(read_paths), allow_gpu=allow_gpu)
+        self.settings = WorkerSettings(
+            memory_bytes=int(memory_gb * GIB), read_paths=list(read_paths), allow_gpu=allow_gpu, level=level, max_result_bytes=max_result_bytes
+        )
         self.import_timeout = import_timeout
         self._worker = None
         self._imported = set()
         self._import_failures = {}
+        self._timed_out = {}  # (module, function) -> seconds: a hang is paid for once
         self.events = []  # restarts and their reasons, for the report
         self.last_sandbox = ""
+        self.sandbox = None  # jail.SandboxInfo of the last worker started
+        self.disturbed = ""  # why this grading cannot be trusted, when something outside changed it
         self.shared_results = {}  # probe results that several checks read
 
     def _ensure_worker(self):
@@ -34,7 +40,8 @@ class Submission:
             if self._worker is not None:
                 self._worker.close()
             self._worker = Worker(self.path, self.settings)
-            self.last_sandbox = self._worker.sandbox
+            self.sandbox = sandbox_info(self._worker)
+            self.last_sandbox = self.sandbox.description
             self._imported = set()
             libraries = self.libraries_used()
             if libraries:
@@ -48,16 +55,33 @@ class Submission:
             message = worker.request(probe, params, timeout)
         except WorkerDied as died:
             self.events.append(f"{probe} {params.get('module', '')}: {died.message}")
+            self._check_limits()
             self._restart_later()
             return CallResult(False, failure=died.failure, message=died.message, seconds=time.monotonic() - started)
         seconds = time.monotonic() - started
-        if message["ok"]:
-            return CallResult(True, value=protocol.decode(message["value"], worker.workdir), seconds=seconds)
-        error_type = message.get("error_type", "Exception")
+        self._check_limits()
+        if message.get("ok") is True:
+            try:
+                value = protocol.decode(message.get("value"), worker.results())
+            except (protocol.MalformedAnswer, RecursionError) as error:
+                return CallResult(False, failure="malformed", message=f"the worker's answer is malformed: {error}", seconds=seconds)
+            return CallResult(True, value=value, seconds=seconds)
+        error_type = str(message.get("error_type", "Exception"))[:100]
         failure = {"MissingName": "missing", "MemoryError": "memory"}.get(error_type, "exception")
-        text = message.get("error", "").strip()
+        text = str(message.get("error", "")).strip()[:2000]
         reason = text if failure == "missing" else f"raised {error_type}: {text}"
-        return CallResult(False, failure=failure, message=reason, detail=message.get("traceback", ""), seconds=seconds)
+        return CallResult(False, failure=failure, message=reason, detail=str(message.get("traceback", ""))[:3000], seconds=seconds)
+
+    def _check_limits(self):
+        """A worker whose limits differ from the judge's was changed from outside: say so."""
+        worker = self._worker
+        if worker is None or self.disturbed:
+            return
+        for name, expected in worker.expected_limits().items():
+            got = worker.limits.get(name, expected)
+            if got != expected and not (expected == -1 and got == -1):
+                self.disturbed = f"the worker's {name} limit was changed from outside (set {expected}, found {got})"
+                return
 
     def _restart_later(self):
         if self._worker is not None:
@@ -67,10 +91,21 @@ class Submission:
 
     def libraries_used(self):
         """Heavy libraries the submission's sources mention, to import ahead of its first call."""
-        sources = " ".join(
-            path.read_text(errors="replace") for path in self.path.glob("q*.py") if path.stat().st_size < 1 << 20
-        )
+        texts = []
+        for path in sorted(self.path.glob("q*.py")):
+            try:
+                texts.append(safe_files.read_regular_file(path, 1 << 20).decode(errors="replace"))
+            except (safe_files.UnsafeFile, OSError):
+                continue
+        sources = " ".join(texts)
         return [library for library in WARM_LIBRARIES if library.split(".")[0] in sources or library in sources]
+
+    def has_module_file(self, module):
+        """Whether `module`.py is a regular file of the submission (a link or FIFO is not)."""
+        try:
+            return stat.S_ISREG((self.path / f"{module}.py").lstat().st_mode)
+        except OSError:
+            return False
 
     def start(self):
         """Start the worker (and its library imports) now, e.g. while the judge imports Keras."""
@@ -82,7 +117,7 @@ class Submission:
             return self._import_failures[module]
         if module in self._imported:
             return CallResult(True)
-        if module in QUESTION_MODULES and not (self.path / f"{module}.py").is_file():
+        if module in QUESTION_MODULES and not self.has_module_file(module):
             result = CallResult(False, failure="missing", message=f"{module}.py is missing from the submission")
         else:
             result = self._send("import", {"module": module}, self.import_timeout)
@@ -96,11 +131,23 @@ class Submission:
         return result
 
     def probe(self, probe, module, timeout=DEFAULT_CALL_TIMEOUT, **params):
-        """Run a probe of graders.probes on `module` after importing it."""
+        """Run a probe of graders.probes on `module` after importing it.
+
+        After a call times out, later calls of the same function fail at once: a hang
+        costs its time once, not once per check.
+        """
         imported = self.import_module(module)
         if not imported.ok:
             return imported
-        return self._send(probe, {"module": module, **params}, timeout)
+        key = (module, params.get("function") or probe)
+        if key in self._timed_out:
+            name = key[1]
+            message = f"not run: an earlier call of `{name}` timed out after {self._timed_out[key]:g} s"
+            return CallResult(False, failure="timeout", message=message)
+        result = self._send(probe, {"module": module, **params}, timeout)
+        if result.failure == "timeout":
+            self._timed_out[key] = timeout
+        return result
 
     def call(self, module, function, *args, timeout=DEFAULT_CALL_TIMEOUT, **kwargs):
         """Call `module.function(*args, **kwargs)` in the worker."""

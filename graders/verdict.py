@@ -39,6 +39,7 @@ def value_of(result, checked):
         "timeout": "an infinite loop or far too slow code",
         "crash": "the process crashed (os._exit, a signal, or memory)",
         "memory": "the call used more memory than allowed",
+        "malformed": "the answer is not what a call returns (the worker's output was tampered with)",
     }.get(result.failure)
     fail(checked, "the call to complete", result.message, mistake, detail=result.detail)
 

@@ -13,11 +13,15 @@ from graders import sandbox
 
 
 def _confine_from_environment():
-    settings = json.loads(os.environ["HW9_WORKER_SETTINGS"])
+    settings = json.loads(os.environ.pop("HW9_WORKER_SETTINGS"))
+    os.chdir(settings["workdir"])
     sandbox.die_with_parent(settings["judge_pid"])
-    sandbox.apply_resource_limits(settings["memory_bytes"])
+    sandbox.apply_resource_limits(settings["memory_bytes"], settings["max_file_bytes"], settings["max_processes"])
     harness_dir = os.path.dirname(os.path.abspath(__file__))
-    read_paths = sandbox.default_read_paths([harness_dir, settings["submission"], *settings["read_paths"]])
+    read_paths = sandbox.default_read_paths(
+        [harness_dir, settings["submission"], settings["inbox"], *settings["read_paths"]],
+        own_proc=not settings["own_pid_namespace"],
+    )
     # Not /dev/shm: every process shares it and a file left there outlives the grading.
     write_paths = [settings["workdir"], "/dev/null", *settings.get("device_paths", [])]
     return settings, sandbox.confine(read_paths, write_paths)
@@ -42,7 +46,7 @@ class Session:
         from graders import probes, protocol
 
         probe = getattr(probes, "probe_" + request["probe"])
-        return probe(self, **protocol.decode(request.get("params", {}), self.settings["workdir"]))
+        return probe(self, **protocol.decode(request.get("params", {}), protocol.ExchangeFolder(self.settings["inbox"])))
 
 
 def _student_traceback(error):
@@ -66,9 +70,11 @@ def main():
 
     session = Session(settings)
     responses = os.fdopen(response_fd, "w", buffering=1)
-    responses.write(protocol.dumps({"id": 0, "ok": True, "value": {"sandbox": sandbox_description}}))
+    hello = {"sandbox": sandbox_description}
+    responses.write(protocol.dumps({"id": 0, "ok": True, "value": hello, "limits": sandbox.current_limits()}))
     for line in os.fdopen(request_fd, "r"):
         request = json.loads(line)
+        protocol.remove_results(settings["workdir"])  # the judge has read the last answer's arrays
         try:
             value = session.handle(request)
             message = {"id": request["id"], "ok": True, "value": protocol.encode(value, settings["workdir"])}
@@ -80,6 +86,7 @@ def main():
                 "error": _error_text(error),
                 "traceback": _student_traceback(error),
             }
+        message["limits"] = sandbox.current_limits()
         responses.write(protocol.dumps(message))
         responses.flush()
 
