@@ -179,3 +179,18 @@ def allowed_environment(extra):
     environment["PATH"] = "/usr/local/bin:/usr/bin:/bin"
     environment.update(extra)
     return environment
+
+
+def describe_platform():
+    """One line: the sandbox workers get here, and why not more."""
+    from graders.harness import planned_level
+
+    level = planned_level()
+    why = "" if level is Level.NAMESPACES else f" ({namespaces_unavailable()})"
+    return f"hw9 sandbox here: {level.label}{why}"
+
+
+if __name__ == "__main__":
+    from graders import jail  # this file runs as __main__: use the module the harness imports
+
+    print(jail.describe_platform())

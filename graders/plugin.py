@@ -84,8 +84,9 @@ def pytest_unconfigure(config):
 
 
 def _present_modules(config):
+    """Question files of the submission that are regular files (a link or FIFO is not read)."""
     folder = Path(config.getoption("--submission"))
-    return {path.stem for path in folder.glob("q[0-9].py")}
+    return {path.stem for path in folder.glob("q[0-9].py") if path.is_file() and not path.is_symlink()}
 
 
 def pytest_runtest_setup(item):

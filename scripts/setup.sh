@@ -14,3 +14,13 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
     .venv/bin/python -m pip install --quiet -e '.[test]'
     echo "$wanted" > "$stamp"
 fi
+# bubblewrap gives each worker namespaces of its own; without it workers get Landlock only.
+if ! command -v bwrap >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        (apt-get install -y -qq bubblewrap >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq bubblewrap >/dev/null 2>&1; }) \
+            || echo "setup: could not install bubblewrap (apt-get failed): workers will get Landlock only" >&2
+    else
+        echo "setup: bubblewrap (bwrap) is not installed and this user cannot install it: workers will get Landlock only (install the 'bubblewrap' package for namespaces)" >&2
+    fi
+fi
+.venv/bin/python -m graders.jail

@@ -1,0 +1,197 @@
+"""What a submission's process can no longer do to the judge: exchange files, forged answers, hangs, limits."""
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from graders import jail, protocol, safe_files
+from graders.harness import planned_level
+from graders.submission import Submission
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Finds the worker's response pipe and the id of the request being served, as a hostile
+# submission would, and writes `answer` (a JSON value) as that request's answer.
+FORGE = """
+import inspect, json, os, sys
+def forge(value):
+    frame = inspect.currentframe()
+    while frame is not None and "request" not in frame.f_locals:
+        frame = frame.f_back
+    request_id = frame.f_locals["request"]["id"]
+    line = json.dumps({"id": request_id, "ok": True, "value": value}) + "\\n"
+    os.write(int(sys.argv[2]), line.encode())
+    os._exit(0)  # the forged line is the only answer
+"""
+
+
+@pytest.fixture
+def graded(tmp_path):
+    opened = []
+
+    def open_submission(memory_gb=2.0, **modules):
+        folder = tmp_path / "student"
+        folder.mkdir(exist_ok=True)
+        for name, source in modules.items():
+            (folder / f"{name}.py").write_text(textwrap.dedent(source))
+        submission = Submission(folder, memory_gb=memory_gb, import_timeout=30)
+        opened.append(submission)
+        return submission
+
+    yield open_submission
+    for submission in opened:
+        submission.close()
+
+
+def _npy(path, array):
+    np.save(path, array, allow_pickle=False)
+    return path
+
+
+def test_exchange_folder_reads_only_regular_files_within_the_budget(tmp_path):
+    _npy(tmp_path / "r1.npy", np.arange(10))
+    np.testing.assert_array_equal(protocol.ExchangeFolder(tmp_path).load("r1.npy"), np.arange(10))
+    os.mkfifo(tmp_path / "r2.npy")
+    (tmp_path / "r3.npy").symlink_to(tmp_path / "r1.npy")
+    with open(tmp_path / "r4.npy", "wb") as sparse:
+        sparse.truncate(2**30)
+    (tmp_path / "r5.npy").write_bytes(b"not an array")
+    cases = {"r2.npy": "not a regular file", "r3.npy": "cannot be opened", "r4.npy": "size limit", "r5.npy": "not a valid .npy", "../r1.npy": "not one the protocol writes"}
+    for name, words in cases.items():
+        with pytest.raises(protocol.MalformedAnswer, match=words):
+            protocol.ExchangeFolder(tmp_path, max_bytes=2**20).load(name)
+
+
+def test_the_budget_counts_every_array_of_one_answer(tmp_path):
+    for index in range(3):
+        _npy(tmp_path / f"r{index}.npy", np.zeros(100_000, dtype=np.uint8))
+    folder = protocol.ExchangeFolder(tmp_path, max_bytes=250_000)
+    folder.load("r0.npy")
+    folder.load("r1.npy")
+    with pytest.raises(protocol.MalformedAnswer, match="size limit"):
+        folder.load("r2.npy")
+
+
+def test_safe_files_refuse_links_fifos_and_oversized_files(tmp_path):
+    (tmp_path / "ok.py").write_text("x = 1\n")
+    (tmp_path / "zero.py").symlink_to("/dev/zero")
+    os.mkfifo(tmp_path / "fifo.py")
+    (tmp_path / "big.py").write_bytes(b"#" * 2000)
+    assert safe_files.read_regular_file(tmp_path / "ok.py", 100) == b"x = 1\n"
+    for name, words in {"zero.py": "symbolic link", "fifo.py": "FIFO", "big.py": "larger than"}.items():
+        with pytest.raises(safe_files.UnsafeFile, match=words):
+            safe_files.read_regular_file(tmp_path / name, 1000)
+    skipped = []
+    assert [str(path) for path in safe_files.iter_regular_files(tmp_path, skipped)] == ["big.py", "ok.py"]
+    assert sorted(skipped) == [("fifo.py", "a FIFO"), ("zero.py", "a symbolic link")]
+
+
+@pytest.mark.parametrize(
+    "value, words",
+    [
+        ({"__ndarray__": "../../../etc/passwd"}, "not one the protocol writes"),
+        ({"__ndarray__": "r999999.npy"}, "cannot be opened"),
+        ({"__tuple__": 5}, "tuple that is not a list"),
+        ({"__bigint__": "9" * 6000}, "does not write"),
+    ],
+    ids=["path-escape", "missing-file", "bad-tuple", "huge-int"],
+)
+def test_a_forged_answer_on_the_pipe_is_a_malformed_call(graded, value, words):
+    import json
+
+    submission = graded(q1=FORGE + f"def f():\n    forge(json.loads({json.dumps(value)!r}))\n")
+    result = submission.call("q1", "f")
+    assert not result.ok and result.failure == "malformed", result
+    assert words in result.message
+
+
+def test_a_forged_fifo_answer_does_not_hang_the_judge(graded):
+    source = FORGE + "def f():\n    os.mkfifo('r77.npy')\n    forge({'__ndarray__': 'r77.npy'})\n"
+    result = graded(q1=source).call("q1", "f", timeout=20)
+    assert result.failure == "malformed" and "not a regular file" in result.message, result
+
+
+def test_a_sparse_gigabyte_answer_is_refused_unread(graded):
+    source = FORGE + textwrap.dedent(
+        """
+        import numpy as np
+        def f():
+            header = np.lib.format.header_data_from_array_1_0(np.zeros(0, dtype=np.uint8))
+            header["shape"] = (2**30 - 4096,)  # just under the worker's 1 GiB file-size limit
+            with open("r55.npy", "wb") as out:
+                np.lib.format.write_array_header_1_0(out, header)
+                out.truncate(2**30 - 4096 + 128)
+            forge({"__ndarray__": "r55.npy"})
+        """
+    )
+    result = graded(q1=source).call("q1", "f", timeout=20)
+    assert result.failure == "malformed" and "size limit" in result.message, result
+
+
+def test_a_function_that_hung_is_not_called_again(graded):
+    source = "import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ndef hang(x=0):\n    while True:\n        pass\ndef f():\n    return 1\n"
+    submission = graded(q1=source)
+    first = submission.call("q1", "hang", timeout=1)
+    assert first.failure == "timeout" and "timed out after 1 s" in first.message
+    for argument in (1, 2):
+        again = submission.call("q1", "hang", argument, timeout=1)
+        assert again.failure == "timeout" and again.message == "not run: an earlier call of `hang` timed out after 1 s"
+    assert submission.call("q1", "f").value == 1
+    assert len(submission.events) == 1, "one worker restart, not one per call"
+
+
+def test_the_worker_sees_only_the_allowlisted_environment(graded, monkeypatch):
+    monkeypatch.setenv("HW9_JUDGE_SECRET", "grading-seed-1234")
+    submission = graded(q1="import os\ndef env():\n    return sorted(os.environ)\n")
+    names = submission.call("q1", "env").value
+    assert "HW9_JUDGE_SECRET" not in names and not any(name.startswith("PYTEST") for name in names)
+    own = {"HOME", "KERAS_HOME", "TMPDIR", "MPLCONFIGDIR", "TF_CPP_MIN_LOG_LEVEL", "KERAS_BACKEND", "PYTHONHASHSEED", "PYTHONDONTWRITEBYTECODE", "PYTHONPATH", "PATH", "CUDA_VISIBLE_DEVICES", "PWD"}
+    assert set(names) <= own | set(jail.ENVIRONMENT_ALLOWED), set(names) - own - set(jail.ENVIRONMENT_ALLOWED)
+
+
+@pytest.mark.skipif(planned_level() is not jail.Level.NAMESPACES, reason="no namespaces on this platform")
+def test_in_namespaces_the_worker_sees_no_other_process_and_runs_as_its_own_uid(graded):
+    source = "import os\ndef look():\n    return sorted(int(p) for p in os.listdir('/proc') if p.isdigit()), os.getuid()\n"
+    submission = graded(q1=source)
+    pids, uid = submission.call("q1", "look").value
+    assert max(pids) < 10, pids  # bwrap's init, the worker and its threads' group leaders only
+    if jail.is_root():
+        assert uid >= jail.UID_BASE and uid == submission._worker.uid
+    assert submission.sandbox.level is jail.Level.NAMESPACES
+
+
+def test_limits_changed_from_outside_mark_the_grading_disturbed(graded):
+    submission = graded(q1="def f():\n    return 1\n")
+    submission.settings.level = jail.Level.LANDLOCK  # the grader's uid and no PID namespace: reachable from here
+    assert submission.call("q1", "f").value == 1 and not submission.disturbed
+    import resource
+
+    # What a neighbour's prlimit() would do; only the judge (or root outside) can here.
+    try:
+        resource.prlimit(_worker_python_pid(submission), resource.RLIMIT_AS, (2**30, 2**30))
+    except (PermissionError, ProcessLookupError) as error:
+        pytest.skip(f"cannot change the worker's limits from here: {error}")
+    submission.call("q1", "f")
+    assert "memory limit was changed from outside" in submission.disturbed
+
+
+def _worker_python_pid(submission):
+    """The python process inside the sandbox: the deepest descendant of the worker's Popen."""
+    pid = submission._worker.process.pid
+    while True:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        if not children:
+            return pid
+        pid = int(children[0])
+
+
+def test_require_sandbox_refuses_to_grade_below_the_level(tmp_path):
+    env = {**os.environ, "HW9_NO_NAMESPACES": "1"}
+    command = [sys.executable, "-m", "pytest", str(ROOT / "graders" / "checks"), "-p", "no:cacheprovider", "-q", "--questions", "q1", "--require-sandbox", "namespaces"]
+    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert completed.returncode == 4, completed.stdout[-2000:] + completed.stderr[-2000:]
+    assert "--require-sandbox namespaces: workers here get only landlock" in completed.stderr
