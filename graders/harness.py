@@ -246,6 +246,14 @@ class Worker:
             return WorkerDied("memory", f"the worker ran out of memory (limit {self.settings.memory_bytes / GIB:g} GiB){tail}")
         return WorkerDied("crash", f"the worker exited with code {returncode} during the call{tail}")
 
+    def kill_strays(self):
+        """Kill what the submission started during a call: only the worker outlives it."""
+        for pid in jail.stray_processes(self.process.pid, self.level, self.uid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
     def log_tail(self, limit=600):
         try:
             text = safe_files.read_tail(self.log_path, limit * 4).decode(errors="replace").strip()

@@ -194,3 +194,63 @@ if __name__ == "__main__":
     from graders import jail  # this file runs as __main__: use the module the harness imports
 
     print(jail.describe_platform())
+
+
+def _children(pid):
+    """Child pids of every thread of `pid` (a child belongs to the thread that forked it)."""
+    found = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as listing:
+                found += [int(child) for child in listing.read().split()]
+        except OSError:
+            continue
+    return found
+
+
+def _start_time(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return int(stat.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _uid_of(pid):
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("Uid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def stray_processes(root_pid, level, uid=None):
+    """Processes a worker started that are not the worker itself, to kill when a call ends.
+
+    In namespaces the tree is bwrap, its init, the worker (init's oldest child) and
+    whatever else: orphans and setsid() daemons are re-parented to the init, so they stay
+    in the tree. Without namespaces they escape it; a uid of its own finds them.
+    """
+    keep = {root_pid}
+    worker = root_pid
+    if level is Level.NAMESPACES:
+        init = min(_children(root_pid), key=_start_time, default=None)
+        worker = min(_children(init), key=_start_time, default=None) if init else None
+        keep |= {init, worker}
+    strays, pending = set(), [root_pid]
+    while pending:
+        pid = pending.pop()
+        for child in _children(pid):
+            if child not in keep:
+                strays.add(child)
+            pending.append(child)
+    if uid is not None and level is not Level.NAMESPACES:
+        strays |= {int(pid) for pid in os.listdir("/proc") if pid.isdigit() and int(pid) != worker and _uid_of(int(pid)) == uid}
+    return strays - keep

@@ -59,6 +59,7 @@ class Submission:
             self._restart_later()
             return CallResult(False, failure=died.failure, message=died.message, seconds=time.monotonic() - started)
         seconds = time.monotonic() - started
+        worker.kill_strays()
         self._check_limits()
         if message.get("ok") is True:
             try:

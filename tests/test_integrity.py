@@ -195,3 +195,27 @@ def test_require_sandbox_refuses_to_grade_below_the_level(tmp_path):
     completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
     assert completed.returncode == 4, completed.stdout[-2000:] + completed.stderr[-2000:]
     assert "--require-sandbox namespaces: workers here get only landlock" in completed.stderr
+
+
+@pytest.mark.parametrize("level", [jail.Level.NAMESPACES, jail.Level.LANDLOCK], ids=lambda level: level.label)
+def test_processes_a_call_started_die_when_it_ends(graded, level):
+    if level > planned_level():
+        pytest.skip(f"this platform gives workers {planned_level().label} only")
+    source = textwrap.dedent(
+        """
+        import subprocess, sys
+        def spawn():
+            child = subprocess.Popen([sys.executable, "-c", "import time\\nwhile True: time.sleep(1)"], start_new_session=True)
+            return child.pid
+        def alive(pid):
+            import os, time
+            time.sleep(0.2)
+            done, status = os.waitpid(pid, os.WNOHANG)  # the worker is its parent
+            return "running" if done == 0 else f"killed by {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else "exited"
+        """
+    )
+    submission = graded(q1=source)
+    submission.settings.level = level
+    pid = submission.call("q1", "spawn").value
+    assert isinstance(pid, int)
+    assert submission.call("q1", "alive", pid).value == "killed by 9"
