@@ -1,5 +1,6 @@
 """The grading plugin end to end: rubric consistency, the score table, Gradescope's results.json."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -83,3 +84,31 @@ def test_wrong_pooling_loses_exactly_its_points_in_table_and_json(tmp_path):
     table = run.stdout[run.stdout.index("hw9 grade") :]
     q1_row = next(line for line in table.splitlines() if line.startswith("q1 "))
     assert q1_row.split()[1] == f"{report['score']:.2f}".rstrip("0").rstrip(".") + f"/{report['max_score']:g}"
+
+
+BREAK_ONE_CHECK = '''
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.name == "test_conv_input_rank[conv1d]":
+            def broken(student, kind):
+                return {}["a grader bug"]
+            item.obj = broken
+'''
+
+
+def test_an_exception_in_a_check_is_an_internal_error_not_the_students(tmp_path):
+    (tmp_path / "break_one_check.py").write_text(BREAK_ONE_CHECK)
+    results = tmp_path / "out" / "results.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", str(ROOT / "graders" / "checks"), "-p", "no:cacheprovider", "-q", "-p", "break_one_check",
+         "--questions", "q1", "--grade-json", str(results)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )
+    report = json.loads(results.read_text())
+    broken = next(test for test in report["tests"] if test["name"] == "q1.conv_input_rank[conv1d]")
+    assert broken["status"] == "failed" and broken["output"].startswith("Internal grader error") and "KeyError" not in broken["output"]
+    assert report["extra_data"]["hw9"]["internal_errors"] == ["q1.conv_input_rank[conv1d]"]
+    assert "INTERNAL GRADER ERROR in q1.conv_input_rank[conv1d]" in run.stdout and "a grader bug" in run.stdout
+    assert not (results.parent / "results.partial.json").exists(), "the partial results are replaced by the final ones"
+    others = [test for test in report["tests"] if test["name"] != broken["name"]]
+    assert all(test["status"] == "passed" for test in others), [test["name"] for test in others if test["status"] != "passed"]
