@@ -153,6 +153,8 @@ def bwrap_command(argv, binds, environment, uid=None):
     command += ["--bind", binds.writable, binds.writable]
     for device in binds.devices:
         command += ["--dev-bind", device, device]
+    if binds.devices:  # the CUDA driver finds its GPUs through sysfs
+        command += ["--ro-bind", "/sys", "/sys"]
     command += ["--clearenv"]
     for key, value in environment.items():
         command += ["--setenv", key, value]
