@@ -110,5 +110,15 @@ def test_an_exception_in_a_check_is_an_internal_error_not_the_students(tmp_path)
     assert report["extra_data"]["hw9"]["internal_errors"] == ["q1.conv_input_rank[conv1d]"]
     assert "INTERNAL GRADER ERROR in q1.conv_input_rank[conv1d]" in run.stdout and "a grader bug" in run.stdout
     assert not (results.parent / "results.partial.json").exists(), "the partial results are replaced by the final ones"
+    assert sum(round(test["max_score"] * 100) for test in report["tests"]) == 2500, "case maxima add up to Q1's 25 points exactly"
     others = [test for test in report["tests"] if test["name"] != broken["name"]]
     assert all(test["status"] == "passed" for test in others), [test["name"] for test in others if test["status"] != "passed"]
+
+
+@pytest.mark.parametrize("points, count", [(2, 3), (3, 7), (1.5, 4), (9, 5), (0, 3), (0.01, 3)], ids=str)
+def test_points_split_over_cases_add_up_exactly_in_hundredths(points, count):
+    from graders.plugin import split_points
+
+    shares = split_points(points, count)
+    assert len(shares) == count and sum(round(share * 100) for share in shares) == round(points * 100)
+    assert max(shares) - min(shares) <= 0.01 + 1e-12 and shares == sorted(shares, reverse=True)
