@@ -89,7 +89,7 @@ def test_class_folder_versus_single_submission(tmp_path):
         ("zoe", "zoe", False), ("alice", "alice", False), ("bob", "bob.zip", True), ("alice-2", "alice.zip", True),
     ]
     assert "also used" in candidates[3].note
-    assert skipped == [str(klass / "notes.txt")]
+    assert [(entry.path, entry.reason) for entry in skipped] == [(klass / "notes.txt", "not a folder or a .zip")]
 
 
 def test_submission_without_question_files_names_what_it_found(tmp_path):
@@ -139,7 +139,7 @@ def test_commit_swaps_whole_folders_and_gradebook_ignores_half_done(tmp_path):
     records = store.write_gradebook(layout)
     assert sorted(records) == ["alice", "carol"]
     rows = gradebook(tmp_path, ignore=("seconds", "reason"))
-    assert rows["alice"] == {"student_id": "alice", "q1": "12.5", "q2": "3", "q3": "", "q4": "", "total": "15.5", "status": "graded"}
+    assert rows["alice"] == {"student_id": "alice", "q1": "12.5", "q2": "3", "q3": "", "q4": "", "total": "15.5", "status": "graded", "sandbox": ""}
     assert rows["carol"]["total"] == "" and rows["carol"]["status"] == "timeout"
     assert not list(layout.students.rglob("*.tmp"))
 
@@ -300,17 +300,22 @@ def uninterrupted(klass, tmp_path_factory):
 
 def test_class_run_gives_one_row_per_submission(uninterrupted):
     out, output, _ = uninterrupted
-    rows = gradebook(out, ignore=("seconds", "reason", "student_id"))
+    rows = gradebook(out, ignore=("seconds", "reason", "student_id", "sandbox"))
     assert rows == {
         "alice": {"q1": "25", "q2": "", "q3": "", "q4": "", "total": "25", "status": "graded"},
         "bob": {"q1": "", "q2": "", "q3": "", "q4": "", "total": "", "status": "timeout"},
         "carol": {"q1": "", "q2": "", "q3": "", "q4": "", "total": "", "status": "invalid"},
         "dave": {"q1": "", "q2": "", "q3": "", "q4": "", "total": "", "status": "invalid"},
         "erin": {"q1": "25", "q2": "", "q3": "", "q4": "", "total": "25", "status": "graded"},
-        "frank": {"q1": "17", "q2": "", "q3": "", "q4": "", "total": "17", "status": "graded"},
+        # 17.01: a check's points are split over its cases in hundredths, the remainder to the first cases.
+        "frank": {"q1": "17.01", "q2": "", "q3": "", "q4": "", "total": "17.01", "status": "graded"},
     }, output
     reasons = {student: row["reason"] for student, row in gradebook(out).items()}
     assert "outside" in reasons["dave"] and "not a readable zip" in reasons["carol"] and f"{HANG_LIMIT} s" in reasons["bob"]
+    # The judge's partial results name the check its time ran out in (its import hangs).
+    assert "stopped while running q1." in reasons["bob"] and "no check had finished" in reasons["bob"], reasons["bob"]
+    sandboxes = {student: row["sandbox"] for student, row in gradebook(out).items()}
+    assert sandboxes["alice"] in ("namespaces", "landlock", "none") and sandboxes["carol"] == ""
     for student in rows:
         results = json.loads((out / "students" / student / "results.json").read_text())
         assert results["max_score"] > 0 and isinstance(results["tests"], list)

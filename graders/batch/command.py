@@ -9,6 +9,7 @@ from pathlib import Path
 from graders.batch import judges, store
 from graders.batch.fingerprint import grader_fingerprint
 from graders.batch.html_report import write_report
+from graders.batch.ids import printable
 from graders.batch.inputs import find_submissions
 from graders.batch.progress import Progress
 from graders.batch.runner import Runner, is_current, prepare, submission_fingerprint
@@ -55,10 +56,43 @@ def parse_arguments(argv=None):
     parser.add_argument("--force", action="store_true", help="regrade submissions already graded")
     parser.add_argument("--grading-seed", type=int, default=0, help="seed of the graders' random cases (default 0)")
     parser.add_argument(
+        "--require-sandbox", choices=judges.SANDBOX_LEVELS[::-1], default="none",
+        help="grade only if the workers that run student code get at least this sandbox (default: %(default)s)",
+    )
+    parser.add_argument(
         "--no-preload", dest="preload", action="store_false",
         help="start every grading process as a fresh interpreter instead of forking one that has imported TensorFlow",
     )
     return parser, parser.parse_args(argv)
+
+
+def fail(parser, message):
+    """Stop with argparse's one-line error and its exit code, 2."""
+    parser.exit(2, f"{parser.prog}: error: {printable(message)}\n")
+
+
+def _within(path, folder):
+    return path == folder or folder in path.parents
+
+
+def out_problem(out, arguments, candidates):
+    """Why `--out` cannot be used with these submissions, or "".
+
+    Writing inside a class folder or a submission would grade our own outputs next
+    time, and a submission under students/ or .staging/ would be replaced by the commit.
+    """
+    if out.exists() and not out.is_dir():
+        return f"--out {out} is an existing file, not a folder"
+    real_out = out.resolve()
+    for path in map(Path, arguments):
+        if _within(real_out, path.resolve()):
+            return f"--out {out} is {'' if real_out == path.resolve() else 'inside '}the SUBMISSION argument {path}"
+    managed = (store.Layout(real_out).students, store.Layout(real_out).staging)
+    for candidate in candidates:
+        real = candidate.source.resolve()
+        if _within(real_out, real) or any(_within(real, folder) for folder in managed):
+            return f"the submission {candidate.source} and --out {out} overlap"
+    return ""
 
 
 def _lock(layout):
@@ -69,6 +103,15 @@ def _lock(layout):
     except BlockingIOError:
         raise SystemExit(f"hw9-grade: another hw9-grade is writing to {layout.out}") from None
     return handle
+
+
+def _announce_sandbox(parser, required):
+    """Say once which sandbox the judges' workers get; stop if it is below `required`."""
+    level, description = judges.sandbox_in_force()
+    print(printable(f"sandbox: {level or 'unknown'}{f' ({description})' if description else ''}"))
+    levels = judges.SANDBOX_LEVELS
+    if level in levels and levels.index(level) < levels.index(required):
+        fail(parser, f"--require-sandbox {required}: workers here get only {level}; not grading")
 
 
 def _interrupt(signum, frame):
@@ -141,21 +184,29 @@ def run(argv=None):
     options = judges.GradingOptions(
         jobs=arguments.jobs, timeout=arguments.timeout, questions=arguments.only,
         seed=arguments.grading_seed, preload=arguments.preload, cores=default_jobs(),
+        require_sandbox=arguments.require_sandbox,
     )
     try:
         candidates, ignored = find_submissions(arguments.submissions)
-    except FileNotFoundError as error:
-        parser.error(str(error))
-    lock = _lock(layout)
+    except (FileNotFoundError, NotADirectoryError, PermissionError) as error:
+        fail(parser, str(error))
+    problem = out_problem(arguments.out, arguments.submissions, candidates)
+    if problem:
+        fail(parser, problem)
+    _announce_sandbox(parser, options.require_sandbox)
+    try:
+        lock = _lock(layout)
+    except OSError as error:
+        fail(parser, f"--out {arguments.out} cannot be used: {error.strerror or error}")
     signal.signal(signal.SIGTERM, _interrupt)
     layout.clear_staging()
-    for path in ignored:
-        print(f"skipping {path}: not a folder or a .zip")
+    for skipped in ignored:
+        print(printable(f"skipping {skipped.path}: {skipped.reason}"))
     jobs, kept = plan(candidates, layout, options, arguments.force)
-    print(
+    print(printable(
         f"hw9-grade: {len(candidates)} submissions, {len(kept)} already graded and unchanged, "
         f"{len(jobs)} to grade ({options.jobs} at a time, {options.timeout:g} s each) into {layout.out}"
-    )
+    ))
     if options.preload and any(not job.invalid for job in jobs):
         options = _preload(options)
     code, throughput = grade(jobs, layout, options)
@@ -165,6 +216,6 @@ def run(argv=None):
     print(f"{'interrupted; the next run grades the rest. ' if code else ''}" + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
     if throughput:
         print(throughput)
-    print(f"gradebook: {layout.gradebook}\nreport:    {report}")
+    print(printable(f"gradebook: {layout.gradebook}\nreport:    {report}"))
     lock.close()
     return code

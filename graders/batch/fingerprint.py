@@ -1,36 +1,41 @@
 """Content hashes that decide whether a stored grade is still valid.
 
 A grade is reused only when the submission's files, the graders (code, rubric, oracles,
-library versions) and the grading options are all unchanged.
+library versions) and the grading options are all unchanged. A submission's files are
+read as the worker reads them: regular files only, never through a link, within the
+submission size limit (past it, UnsafeFile: no fingerprint, so it is always redone).
 """
 import hashlib
 import json
+import os
 import platform
 from importlib import metadata
 from pathlib import Path
 
 from graders.batch.inputs import submission_files
+from graders.harness import MAX_SUBMISSION_BYTES
+from graders.batch.unzip import ZipLimits
+from graders.safe_files import read_regular_file
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 GRADED_LIBRARIES = ("tensorflow", "keras", "keras-tuner", "numpy", "opencv-python-headless", "pytest")
 
 
-def _hash_file(digest, path, root):
-    digest.update(str(path.relative_to(root)).encode() + b"\0")
-    digest.update(hashlib.sha256(path.read_bytes()).digest())
+def _hash_file(digest, relative, data):
+    digest.update(os.fsencode(relative) + b"\0")  # fsencode: names need not be UTF-8
+    digest.update(hashlib.sha256(data).digest())
 
 
 def content_hash(source):
     """SHA-256 of a zip's bytes, or of a folder's file names and contents."""
-    digest = hashlib.sha256()
     source = Path(source)
-    if source.is_file():
-        with open(source, "rb") as stream:
-            while chunk := stream.read(1 << 20):
-                digest.update(chunk)
-        return digest.hexdigest()
-    for path in submission_files(source):
-        _hash_file(digest, path, source)
+    if not source.is_dir():
+        return hashlib.sha256(read_regular_file(source, ZipLimits().max_archive_bytes)).hexdigest()
+    digest, budget = hashlib.sha256(), MAX_SUBMISSION_BYTES
+    for relative in submission_files(source):
+        data = read_regular_file(source / relative, budget)
+        budget -= len(data)
+        _hash_file(digest, relative, data)
     return digest.hexdigest()
 
 
@@ -55,7 +60,7 @@ def grader_fingerprint(options, root=PROJECT_ROOT):
     digest = hashlib.sha256()
     for path in _grader_files(root):
         if path.is_file() and "__pycache__" not in path.parts:
-            _hash_file(digest, path, root)
+            _hash_file(digest, path.relative_to(root), path.read_bytes())
     environment = {name: _version(name) for name in GRADED_LIBRARIES}
     environment["python"] = platform.python_version()
     digest.update(json.dumps({"environment": environment, "options": options}, sort_keys=True).encode())

@@ -2,6 +2,8 @@
 import html
 from urllib.parse import quote
 
+from graders.batch.ids import printable
+
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 24px; color: #1d2430; max-width: 1400px; }
 h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 17px; margin: 28px 0 8px; } h3 { font-size: 15px; margin: 18px 0 6px; }
@@ -49,7 +51,7 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
 
 
 def esc(value):
-    return html.escape(str(value), quote=True)
+    return html.escape(printable(value), quote=True)
 
 
 def link(href_parts, text):

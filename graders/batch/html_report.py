@@ -1,23 +1,33 @@
 """report.html (the class) and students/<id>/index.html (one student), static files only."""
 import json
 import statistics as stats
-from pathlib import Path
 
 from graders.batch import statistics
+from graders.batch.results import MAX_RESULTS_BYTES, read_results
 from graders.batch.html_page import esc, link, page, points, status_cell
 from graders.batch.html_student import student_page
 from graders.batch.store import write_text_atomically
 from graders.harness import QUESTION_MODULES
+from graders.safe_files import read_regular_file
 
 STUDENT_PAGE = "index.html"
 MISTAKE_STUDENT_LINKS = 8
 
 
 def read_json(path):
+    """The JSON object in `path` (a regular file, not a link); None if there is none."""
     try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError):
+        data = json.loads(read_regular_file(path, MAX_RESULTS_BYTES))
+    except (OSError, ValueError, RecursionError):  # UnsafeFile is a ValueError
         return None
+    return data if isinstance(data, dict) else None
+
+
+def read_results_or_nothing(path):
+    try:
+        return read_results(path) or {}
+    except ValueError:
+        return {}
 
 
 def question_maxima(records):
@@ -33,6 +43,12 @@ def _summary(records):
     for record in records.values():
         counts[record.status] = counts.get(record.status, 0) + 1
     parts = [f"{len(records)} submissions: " + ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))]
+    sandboxes = {}
+    for record in records.values():
+        if record.status != "invalid":
+            sandboxes[record.sandbox or "unknown"] = sandboxes.get(record.sandbox or "unknown", 0) + 1
+    if sandboxes:
+        parts.append("sandbox: " + ", ".join(f"{count} {level}" for level, count in sorted(sandboxes.items())))
     totals = [record.total for record in records.values() if record.status == "graded"]
     if totals:
         parts.append(f"total over graded: mean {stats.mean(totals):.1f}, median {stats.median(totals):g}")
@@ -49,11 +65,11 @@ def _score_table(records, maxima):
         rows.append(
             f"<tr><td>{link(['students', student, STUDENT_PAGE], student)}</td>{cells}"
             f'<td class="num" data-value="{total if graded else -1}"><b>{total}</b></td>{status_cell(record.status)}'
-            f'<td>{esc(record.reason)}</td><td class="num">{record.seconds:.1f}</td></tr>'
+            f'<td>{esc(record.reason)}</td><td class="num">{record.seconds:.1f}</td><td>{esc(record.sandbox)}</td></tr>'
         )
     return (
         '<table class="sortable" id="scores"><thead><tr><th>student</th>' + headers
-        + '<th class="num">total</th><th>status</th><th>reason</th><th class="num">seconds</th></tr></thead><tbody>\n'
+        + '<th class="num">total</th><th>status</th><th>reason</th><th class="num">seconds</th><th>sandbox</th></tr></thead><tbody>\n'
         + "\n".join(rows) + "\n</tbody></table>"
     )
 
@@ -119,7 +135,7 @@ def write_report(layout, records):
     results_by_student = {}
     for student, record in records.items():
         folder = layout.student_dir(student)
-        results = read_json(folder / "results.json") or {}
+        results = read_results_or_nothing(folder / "results.json")
         if record.status == "graded":
             results_by_student[student] = results
         gallery = read_json(folder / "q2" / "gallery.json")

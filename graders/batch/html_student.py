@@ -1,10 +1,13 @@
 """One student's page: scores, every failed check's feedback, and Q2's pictures."""
 from graders.batch.html_page import esc, page, points, status_cell
+from graders.batch.results import hw9_data
 from graders.batch.statistics import lost_points
 from graders.harness import QUESTION_MODULES
+from graders.safe_files import UnsafeFile, read_tail
 
 CLASS_PAGE = "../../report.html"
 LOG_LINES = 40
+LOG_TAIL_BYTES = 64 * 1024
 FUNCTIONS = ("filter_cv2", "filter_keras")
 
 
@@ -108,10 +111,17 @@ def gallery_section(gallery):
 
 def _log_tail(folder):
     try:
-        lines = (folder / "grading.log").read_text(errors="replace").splitlines()[-LOG_LINES:]
-    except OSError:
+        lines = read_tail(folder / "grading.log", LOG_TAIL_BYTES).decode(errors="replace").splitlines()[-LOG_LINES:]
+    except (OSError, UnsafeFile):
         return ""
     return f"<h2>End of the grading log</h2><pre>{esc(chr(10).join(lines))}</pre>" if lines else ""
+
+
+def _sandbox(record, results):
+    description = hw9_data(results).sandbox_description
+    if not record.sandbox:
+        return "unknown"
+    return f"{record.sandbox}: {description}" if description else record.sandbox
 
 
 def student_page(record, results, gallery, folder):
@@ -119,11 +129,12 @@ def student_page(record, results, gallery, folder):
         f'<p><a href="{CLASS_PAGE}">&larr; class report</a></p>',
         f"<h1>{esc(record.student)}</h1>",
         f'<table><tr><th>status</th>{status_cell(record.status)}</tr><tr><th>reason</th><td>{esc(record.reason)}</td></tr>'
-        f'<tr><th>graded from</th><td>{esc(record.source)}</td></tr><tr><th>grading time</th><td>{record.seconds:.1f} s</td></tr></table>',
+        f'<tr><th>graded from</th><td>{esc(record.source)}</td></tr><tr><th>grading time</th><td>{record.seconds:.1f} s</td></tr>'
+        f'<tr><th>sandbox</th><td>{esc(_sandbox(record, results))}</td></tr></table>',
     ]
-    if record.status == "graded":
+    if record.scores:  # graded, or stopped with the points of its finished checks
         body += ["<h2>Scores</h2>", _question_table(record), feedback_sections(record, results, gallery)]
-    else:
+    if record.status != "graded":
         body.append(_log_tail(folder))
     body.append('<p class="muted"><a href="results.json">results.json</a> (Gradescope format)</p>')
     return page(f"{record.student}: hw9 grade", "\n".join(part for part in body if part))

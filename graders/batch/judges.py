@@ -11,7 +11,6 @@ always, never forked from here.
 """
 import contextlib
 import importlib
-import json
 import os
 import signal
 import sys
@@ -20,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from graders.batch import processes
-from graders.corpus import question_scores
+from graders.batch.results import graded_reason, hw9_data, internal_errors_note, kept_points, read_results, stopped_results
+from graders.safe_files import UnsafeFile, read_tail
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PRELOADED_LIBRARIES = ("numpy", "cv2", "yaml", "pytest", "tensorflow", "keras", "keras_tuner")
@@ -29,6 +29,14 @@ PROJECT_PACKAGES = ("graders", "solutions", "conftest")
 # run, and pytest re-rewrites its asserts each time (bytecode writing is off): 2 s of CPU.
 # unraisableexception runs gc.collect() five times at exit, 0.3-0.7 s with TensorFlow loaded.
 UNUSED_PLUGINS = ("-p", "no:hypothesispytest", "-p", "no:benchmark", "-p", "no:unraisableexception")
+PARTIAL_RESULTS = "results.partial.json"  # beside results.json, rewritten by the judge after every check
+LOG_TAIL_BYTES = 64 * 1024
+SANDBOX_LEVELS = ("none", "landlock", "namespaces")  # weakest first; each includes the one before
+SANDBOX_DESCRIPTIONS = {
+    "namespaces": "bubblewrap namespaces, with Landlock and resource limits inside",
+    "landlock": "Landlock and resource limits",
+    "none": "resource limits only",
+}
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,7 @@ class GradingOptions:
     seed: int = 0
     preload: bool = True
     cores: int = 1
+    require_sandbox: str = "none"  # refused by the judge below it; never changes a grade, so not fingerprinted
 
     @property
     def threads_per_job(self):
@@ -53,7 +62,7 @@ def judge_arguments(submission, staging, options):
     arguments = [
         "graders/checks", "--submission", str(submission), "--grade-json", str(staging / "results.json"),
         "-q", "-p", "no:cacheprovider", *UNUSED_PLUGINS, "-p", "graders.batch.gallery_plugin", "--q2-gallery", str(staging / "q2"),
-        "--grading-seed", str(options.seed),
+        "--grading-seed", str(options.seed), "--require-sandbox", options.require_sandbox,
     ]
     if options.questions:
         arguments += ["--questions", ",".join(options.questions)]
@@ -134,9 +143,10 @@ def start_judge(submission, staging, temporary_dir, options):
 
 def _log_excerpt(log_path, limit=300):
     try:
-        lines = [line.strip() for line in Path(log_path).read_text(errors="replace").splitlines() if line.strip()]
-    except OSError:
+        text = read_tail(log_path, LOG_TAIL_BYTES).decode(errors="replace")
+    except (OSError, UnsafeFile):
         return ""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     interesting = [line for line in lines if line.startswith(("E ", "ERROR", "Traceback")) or "Error" in line]
     text = (interesting or lines or [""])[-1]
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -154,52 +164,67 @@ def exit_description(wait_status):
     return f"exited with code {os.waitstatus_to_exitcode(wait_status)}"
 
 
-def outcome(staging, wait_status, timed_out, timeout):
-    """(status, reason, results) of a finished judge; results is None unless graded.
+@dataclass(frozen=True)
+class Outcome:
+    """What a judge's end means for the gradebook."""
+
+    status: str
+    reason: str
+    results: dict = None  # scores and feedback, when any check finished
+    stopped_early: bool = False  # results come from results.partial.json: they become the student's results.json
+    sandbox: str = ""  # the workers' sandbox level; "" unknown
+
+
+def outcome(staging, wait_status, timed_out, timeout, max_score=None):
+    """The Outcome of a finished judge; `max_score`: what a whole grading is worth.
 
     The judge writes results.json atomically once every check has run, so a judge that
-    wrote it has graded, even if it was stopped (or crashed) while shutting down.
+    wrote it has graded, even if it was stopped (or crashed) while shutting down, unless
+    it says the grading was disturbed from outside. One that did not write it is
+    `timeout` or `crashed`, keeping the points of the checks its results.partial.json
+    lists as finished.
     """
-    results_path = staging / "results.json"
-    if results_path.is_file():
-        try:
-            results = json.loads(results_path.read_text())
-            return "graded", graded_reason(results), results
-        except ValueError as error:
-            return "crashed", f"the grading process wrote an unreadable results.json ({error})", None
+    try:
+        results = read_results(staging / "results.json")
+    except ValueError as error:
+        return Outcome("crashed", f"the grading process wrote an unreadable results.json ({error})")
+    if results is not None:
+        data = hw9_data(results)
+        if data.disturbed:
+            reason = "; ".join(part for part in (f"grading was disturbed from outside: {data.disturbed}", internal_errors_note(data)) if part)
+            return Outcome("crashed", reason, results, sandbox=data.sandbox)
+        return Outcome("graded", graded_reason(results), results, sandbox=data.sandbox)
     if timed_out:
-        return "timeout", f"grading did not finish within {timeout:g} s and was stopped", None
-    excerpt = _log_excerpt(staging / "grading.log")
-    return "crashed", f"the grading process {exit_description(wait_status)}" + (f": {excerpt}" if excerpt else ""), None
+        status, stopped, excerpt = "timeout", f"grading did not finish within {timeout:g} s and was stopped", ""
+    else:
+        status, stopped, excerpt = "crashed", f"the grading process {exit_description(wait_status)}", _log_excerpt(staging / "grading.log")
+    try:
+        partial = read_results(staging / PARTIAL_RESULTS)
+    except ValueError:
+        partial = None  # written atomically by the judge: only something else could spoil it
+    if partial is None:
+        return Outcome(status, stopped + (f": {excerpt}" if excerpt else ""))
+    data = hw9_data(partial)
+    stopped += f" while running {data.running}" if data.running else " with no check running"
+    results = stopped_results(partial, stopped, max_score)
+    parts = [stopped, kept_points(len(results["tests"])), internal_errors_note(data), excerpt]
+    if data.disturbed:
+        status, parts = "crashed", [f"grading was disturbed from outside: {data.disturbed}", *parts]
+    return Outcome(status, "; ".join(part for part in parts if part), results, stopped_early=True, sandbox=data.sandbox)
 
 
-def graded_reason(results):
-    tests = results.get("tests", [])
-    lost = sum(1 for test in tests if test.get("score", 0) < test.get("max_score", 0) - 1e-9)
-    reason = "all checks passed" if not lost else f"{lost} of {len(tests)} checks lost points"
-    restarts = [line for line in results.get("output", "").splitlines() if line.startswith("Worker restarted")]
-    if restarts:
-        reason += f"; the worker was restarted {len(restarts)} time{'s' * (len(restarts) > 1)}"
-    return reason
+def sandbox_in_force():
+    """(level, description) of the sandbox the judges' workers will get here; level "" if unknown."""
+    from graders import harness, jail, sandbox
 
-
-def scores_of(results):
-    """(points, max points) per graded question, to the cent: results.json rounds each case."""
-    maxima = {}
-    for test in results.get("tests", []):
-        question = test["name"].split(".", 1)[0]
-        maxima[question] = maxima.get(question, 0.0) + float(test.get("max_score", 0.0))
-    scores = question_scores(results)
-    return {q: round(v, 2) for q, v in scores.items()}, {q: round(v, 2) for q, v in maxima.items()}
-
-
-def placeholder_results(status, reason):
-    """A Gradescope results.json for a submission that could not be graded."""
-    return {
-        "score": 0.0,
-        "max_score": 100.0,
-        "execution_time": 0.0,
-        "output": f"This submission could not be graded ({status}): {reason}",
-        "visibility": "visible",
-        "tests": [],
-    }
+    try:
+        if hasattr(sandbox, "detect_level"):
+            level = sandbox.detect_level()
+            return level.name.lower(), str(getattr(level, "description", "") or "")
+        if hasattr(harness, "planned_level"):
+            level = harness.planned_level().name.lower()
+            why_not = jail.namespaces_unavailable() if hasattr(jail, "namespaces_unavailable") else None
+            return level, SANDBOX_DESCRIPTIONS.get(level, "") + (f" (no namespaces: {why_not})" if why_not else "")
+    except Exception as error:  # the grading still runs; each judge reports its own sandbox
+        return "", f"it could not be determined ({type(error).__name__}: {error})"
+    return "", "this version of the harness does not say"

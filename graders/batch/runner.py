@@ -5,6 +5,7 @@ each student's folder as soon as its judge ends. Nothing a submission does can s
 loop; if the loop itself is interrupted, the running judges are killed and what was
 committed stays committed.
 """
+import contextlib
 import os
 import shutil
 import time
@@ -12,12 +13,12 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from graders.batch import judges, processes, store
+from graders.batch import judges, processes, results, store
 from graders.batch.fingerprint import content_hash
-from graders.batch.inputs import submission_files, submission_root
+from graders.batch.inputs import submission_root, submission_size
 from graders.batch.unzip import InvalidSubmission, extract_zip
 from graders.harness import MAX_SUBMISSION_BYTES
-from graders.report import write_json_atomically
+from graders.safe_files import UnsafeFile
 
 POLL_SECONDS = 0.1
 # Rough relative grading cost of each question file, to start the longest first.
@@ -50,7 +51,7 @@ class Job:
 def submission_fingerprint(source, grader_fingerprint):
     try:
         return f"{content_hash(source)}-{grader_fingerprint}"
-    except OSError:
+    except (OSError, UnsafeFile):  # unreadable or too large: graded (or refused) afresh every run
         return ""
 
 
@@ -77,8 +78,7 @@ def prepare(candidate, layout, fingerprint):
         else:
             raise InvalidSubmission(f"{candidate.source.name} is neither a folder nor a .zip")
         job.submission = submission_root(folder)
-        size = sum(path.stat().st_size for path in submission_files(job.submission))
-        if size > MAX_SUBMISSION_BYTES:
+        if submission_size(job.submission) > MAX_SUBMISSION_BYTES:
             raise InvalidSubmission(f"the submission is larger than {MAX_SUBMISSION_BYTES // 2**20} MiB")
     except InvalidSubmission as error:
         job.invalid = str(error)
@@ -91,18 +91,22 @@ def _reason(job, reason):
     return f"{reason}; {job.note}" if job.note else reason
 
 
-def finish(job, layout, options, status, reason, results, cpu_seconds=0.0):
-    """Commit the student's folder; return its record."""
+def finish(job, layout, options, outcome, cpu_seconds=0.0):
+    """Commit the student's folder with the judges.Outcome of its grading; return its record."""
     seconds = time.monotonic() - job.started if job.started else 0.0
     record = store.Record(
-        student=job.student, status=status, reason=_reason(job, reason), source=str(job.source.absolute()),
-        fingerprint=job.fingerprint if status != "crashed" else "", seconds=round(seconds, 2),
-        cpu_seconds=round(cpu_seconds, 2), timeout=options.timeout,
+        student=job.student, status=outcome.status, reason=_reason(job, outcome.reason), source=str(job.source.absolute()),
+        fingerprint=job.fingerprint if outcome.status != "crashed" else "", seconds=round(seconds, 2),
+        cpu_seconds=round(cpu_seconds, 2), timeout=options.timeout, sandbox=outcome.sandbox,
     )
-    if results is not None:
-        record.scores, record.max_scores = judges.scores_of(results)
-    else:
-        write_json_atomically(job.staging / "results.json", judges.placeholder_results(status, record.reason))
+    if outcome.results is not None:
+        record.scores, record.max_scores = results.scores_of(outcome.results)
+    if outcome.results is None or outcome.stopped_early:
+        store.write_json_atomically(job.staging / "results.json", (
+            outcome.results if outcome.results is not None else results.placeholder_results(outcome.status, record.reason)
+        ))
+    with contextlib.suppress(OSError):  # its checks are in results.json now
+        os.unlink(job.staging / judges.PARTIAL_RESULTS)
     shutil.rmtree(job.scratch, ignore_errors=True)
     store.commit(layout, record, job.staging)
     return record
@@ -114,6 +118,7 @@ class Runner:
     def __init__(self, layout, options, on_record, on_idle=lambda: None):
         self.layout, self.options, self.on_record, self.on_idle = layout, options, on_record, on_idle
         self.running = {}  # pid -> Job
+        self.max_score = results.planned_max_score(options.questions)  # of a grading stopped early
         self.subreaper = processes.become_subreaper()
 
     def run(self, jobs):
@@ -132,14 +137,15 @@ class Runner:
     def _start(self, job):
         job.started = time.monotonic()
         if job.invalid:
-            self.on_record(finish(job, self.layout, self.options, "invalid", job.invalid, None))
+            self.on_record(finish(job, self.layout, self.options, judges.Outcome("invalid", job.invalid)))
             return
         temporary = job.scratch / "tmp"
         try:
             temporary.mkdir(parents=True, exist_ok=True)
             job.pid = judges.start_judge(job.submission, job.staging, temporary, self.options)
         except OSError as error:  # no process could be started (out of processes or memory)
-            self.on_record(finish(job, self.layout, self.options, "crashed", f"the grading process could not start ({error})", None))
+            why = f"the grading process could not start ({error})"
+            self.on_record(finish(job, self.layout, self.options, judges.Outcome("crashed", why)))
             return
         self.running[job.pid] = job
 
@@ -159,9 +165,9 @@ class Runner:
             reaped = True
             if self.subreaper:  # a worker its judge left behind is ours now: stop it
                 processes.kill_strays(set(self.running))
-            outcome = judges.outcome(job.staging, status, job.timed_out, self.options.timeout)
+            outcome = judges.outcome(job.staging, status, job.timed_out, self.options.timeout, self.max_score)
             cpu = usage.ru_utime + usage.ru_stime
-            self.on_record(finish(job, self.layout, self.options, *outcome, cpu_seconds=cpu))
+            self.on_record(finish(job, self.layout, self.options, outcome, cpu_seconds=cpu))
 
     def _enforce_time_limits(self):
         now = time.monotonic()

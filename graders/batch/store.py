@@ -16,12 +16,15 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from graders.batch.ids import printable
+from graders.batch.permissions import file_mode, publish
 from graders.harness import QUESTION_MODULES
-from graders.report import write_json_atomically
+from graders.safe_files import UnsafeFile, read_regular_file
 
 STATUSES = ("graded", "timeout", "crashed", "invalid")
 RECORD_FORMAT = 1
-GRADEBOOK_COLUMNS = ("student_id", *QUESTION_MODULES, "total", "status", "reason", "seconds")
+MAX_RECORD_BYTES = 2**20
+GRADEBOOK_COLUMNS = ("student_id", *QUESTION_MODULES, "total", "status", "reason", "seconds", "sandbox")
 
 
 @dataclass
@@ -38,22 +41,28 @@ class Record:
     seconds: float = 0.0
     cpu_seconds: float = 0.0
     timeout: float = 0.0
+    sandbox: str = ""  # the workers' sandbox level (namespaces, landlock, none); "" unknown
     format: int = RECORD_FORMAT
 
     def __post_init__(self):
         if self.status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, got status={self.status!r}")
+        # File names in reasons and paths need not be UTF-8; every writer wants text that is.
+        self.student, self.reason, self.source = printable(self.student), printable(self.reason), printable(self.source)
 
     @property
     def total(self):
         return sum(self.scores.values())
 
     def gradebook_row(self):
-        graded = self.status == "graded"
-        row = {"student_id": self.student, "status": self.status, "reason": self.reason, "seconds": f"{self.seconds:.1f}"}
+        row = {
+            "student_id": self.student, "status": self.status, "reason": self.reason, "seconds": f"{self.seconds:.1f}",
+            "sandbox": self.sandbox,
+        }
         for question in QUESTION_MODULES:
             row[question] = _points(self.scores[question]) if question in self.scores else ""
-        row["total"] = _points(self.total) if graded else ""
+        # A stopped grading keeps the points of its finished checks: they are a total too.
+        row["total"] = _points(self.total) if self.status == "graded" or self.scores else ""
         return row
 
 
@@ -85,11 +94,14 @@ class Layout:
 
 
 def write_text_atomically(path, text):
+    """Write UTF-8 to a temporary file beside `path` with the umask's mode, then rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+        os.fchmod(handle, file_mode())
+        # backslashreplace: a lone surrogate in a student's feedback must not lose the whole page
+        with os.fdopen(handle, "w", encoding="utf-8", errors="backslashreplace", newline="") as stream:
             stream.write(text)
         os.replace(temporary, path)
     except BaseException:
@@ -97,9 +109,14 @@ def write_text_atomically(path, text):
         raise
 
 
+def write_json_atomically(path, data):
+    write_text_atomically(path, json.dumps(data, indent=2))
+
+
 def commit(layout, record, staging):
     """Write the record into `staging` and make it the student's folder in one swap."""
     write_json_atomically(staging / "record.json", asdict(record))
+    publish(staging)  # mkdtemp made it 0700, and the judge's files may be 0600
     final = layout.student_dir(record.student)
     final.parent.mkdir(parents=True, exist_ok=True)
     previous = None
@@ -114,11 +131,11 @@ def commit(layout, record, staging):
 def read_record(folder):
     """The committed record in `folder`, or None if there is none (or it is unreadable)."""
     try:
-        data = json.loads((Path(folder) / "record.json").read_text())
+        data = json.loads(read_regular_file(Path(folder) / "record.json", MAX_RECORD_BYTES))
         if data.get("format") != RECORD_FORMAT:
             return None
         return Record(**data)
-    except (OSError, ValueError, TypeError):
+    except (OSError, ValueError, TypeError, AttributeError, UnsafeFile):
         return None
 
 
@@ -128,7 +145,7 @@ def load_records(layout):
         return {}
     records = {}
     for folder in sorted(layout.students.iterdir()):
-        record = read_record(folder) if folder.is_dir() else None
+        record = read_record(folder) if folder.is_dir() and not folder.is_symlink() else None
         if record is not None and record.student == folder.name:
             records[record.student] = record
     return records

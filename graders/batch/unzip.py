@@ -1,16 +1,19 @@
 """Unpacking a submitted .zip without trusting it.
 
-A zip is refused whole (the submission becomes `invalid`) when any entry would land
-outside the destination, is a link or a special file, is encrypted, or when the files
-together exceed the size or count limits. Sizes are counted while reading, not taken
-from the headers, which a crafted zip can fake.
+A zip is refused whole (the submission becomes `invalid`) when it is not a regular file
+(a link, a FIFO: it is never opened as one), when any entry would land outside the
+destination, is a link or a special file, is encrypted, or when the files together
+exceed the size or count limits. Sizes are counted while reading, not taken from the
+headers, which a crafted zip can fake.
 """
+import io
 import stat
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from graders.harness import MAX_SUBMISSION_BYTES
+from graders.safe_files import UnsafeFile, read_regular_file
 
 # Files macOS and Python leave behind, never part of a submission.
 JUNK_PARTS = ("__MACOSX", "__pycache__", ".DS_Store")
@@ -23,8 +26,9 @@ class InvalidSubmission(Exception):
 
 @dataclass(frozen=True)
 class ZipLimits:
-    max_bytes: int = MAX_SUBMISSION_BYTES
+    max_bytes: int = MAX_SUBMISSION_BYTES  # unpacked
     max_files: int = 1000
+    max_archive_bytes: int = 2 * MAX_SUBMISSION_BYTES  # the .zip itself, read whole into memory
 
 
 def is_junk(parts):
@@ -72,8 +76,10 @@ def extract_zip(zip_path, destination, limits=ZipLimits()):
     destination = Path(destination)
     destination.mkdir(parents=True, exist_ok=True)
     try:
-        archive = zipfile.ZipFile(zip_path)
-    except (zipfile.BadZipFile, OSError) as error:
+        archive = zipfile.ZipFile(io.BytesIO(read_regular_file(zip_path, limits.max_archive_bytes)))
+    except UnsafeFile as error:
+        raise InvalidSubmission(str(error)) from None
+    except (zipfile.BadZipFile, OSError, ValueError) as error:  # ValueError: an entry name that is not UTF-8
         raise InvalidSubmission(f"{Path(zip_path).name} is not a readable zip file ({error})") from None
     with archive:
         members = []
@@ -88,12 +94,12 @@ def extract_zip(zip_path, destination, limits=ZipLimits()):
         budget = limits.max_bytes
         for info, relative in members:
             target = destination.joinpath(*relative.parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
             try:
+                target.parent.mkdir(parents=True, exist_ok=True)
                 with archive.open(info) as source, open(target, "xb") as output:
                     budget -= _copy_limited(source, output, budget, info.filename)
-            except FileExistsError:
-                raise InvalidSubmission(f"zip holds {info.filename!r} twice") from None
+            except (FileExistsError, NotADirectoryError):
+                raise InvalidSubmission(f"zip holds {info.filename!r} twice, or as a file and a folder") from None
             except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, ValueError) as error:
                 raise InvalidSubmission(f"zip entry {info.filename!r} cannot be read ({error})") from None
     return unwrap(destination)

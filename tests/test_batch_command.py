@@ -1,0 +1,104 @@
+"""hw9-grade's command line: --out checks, --require-sandbox, the sandbox line, file modes."""
+import os
+import stat
+import types
+
+import pytest
+
+from graders import sandbox
+from graders.batch import judges
+from graders.batch.command import parse_arguments
+from graders.batch.fingerprint import grader_fingerprint
+from tests.batch_helpers import fake_judges, folder_submission, grade_here, zip_submission
+
+# Writes as the plugin does: results.json through mkstemp (0600), a folder by mkdtemp (0700).
+JUDGE = """
+import json, os, sys, tempfile
+folder = tempfile.mkdtemp(dir=sys.argv[1])
+os.replace(folder, sys.argv[1] + "/q2")
+handle, path = tempfile.mkstemp(dir=sys.argv[1])
+os.write(handle, json.dumps({"tests": [{"name": "q1.a", "score": 1, "max_score": 1, "status": "passed"}]}).encode())
+os.replace(path, sys.argv[1] + "/results.json")
+"""
+
+
+@pytest.fixture
+def klass(tmp_path):
+    root = tmp_path / "class"
+    folder_submission(root, "alice", "x = 1\n")
+    zip_submission(root / "bob.zip", {"q1.py": "x = 1\n"})
+    return root
+
+
+def _graded_folder_as_submission(klass):
+    out = klass.parent / "out"
+    return [folder_submission(out / "students", "alice", "x = 1\n")], out
+
+
+@pytest.mark.parametrize(
+    "case, words",
+    [
+        (lambda klass: ([klass], klass / "bob.zip"), "is an existing file, not a folder"),
+        (lambda klass: ([klass], klass), "is the SUBMISSION argument"),
+        (lambda klass: ([klass], klass / "grades"), "is inside the SUBMISSION argument"),
+        (lambda klass: ([klass / "alice"], klass / "alice"), "is the SUBMISSION argument"),
+        (_graded_folder_as_submission, "overlap"),
+    ],
+    ids=["existing-file", "the-class-folder", "inside-the-class-folder", "a-submission", "a-submission-under-students"],
+)
+def test_an_unusable_out_is_a_one_line_error(klass, monkeypatch, capsys, case, words):
+    arguments, out = case(klass)
+    before = sorted(klass.parent.rglob("*"))
+    assert grade_here(monkeypatch, *arguments, "--out", out) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("hw9-grade: error: ") and words in error and error.count("\n") == 1, error
+    assert sorted(klass.parent.rglob("*")) == before  # nothing written
+
+
+def test_require_sandbox_reaches_every_judge_and_never_changes_a_grade():
+    _, arguments = parse_arguments(["s", "--out", "o"])
+    assert arguments.require_sandbox == "none"
+    options = {
+        level: judges.GradingOptions(jobs=1, timeout=1, require_sandbox=level) for level in ("none", "landlock", "namespaces")
+    }
+    for level, option in options.items():
+        command = judges.judge_arguments("sub", judges.Path("staging"), option)
+        assert command[command.index("--require-sandbox") + 1] == level
+    assert len({grader_fingerprint(option.fingerprinted()) for option in options.values()}) == 1
+    with pytest.raises(SystemExit):
+        parse_arguments(["s", "--out", "o", "--require-sandbox", "chroot"])
+
+
+def test_the_sandbox_is_announced_and_a_weaker_one_refused(klass, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(judges, "sandbox_in_force", lambda: ("landlock", "Landlock and resource limits"))
+    fake_judges(monkeypatch, JUDGE)
+    assert grade_here(monkeypatch, klass, "--out", tmp_path / "a", "--require-sandbox", "namespaces") == 2
+    shown = capsys.readouterr()
+    assert "sandbox: landlock (Landlock and resource limits)" in shown.out
+    assert "hw9-grade: error: --require-sandbox namespaces: workers here get only landlock" in shown.err
+    assert not (tmp_path / "a").exists()
+    assert grade_here(monkeypatch, klass, "--out", tmp_path / "b", "--require-sandbox", "landlock") == 0
+    assert capsys.readouterr().out.count("sandbox: landlock") == 1
+
+
+def test_the_sandbox_comes_from_the_harness_or_a_detect_level_when_there_is_one(monkeypatch):
+    level, description = judges.sandbox_in_force()
+    assert level in judges.SANDBOX_LEVELS and description
+    found = types.SimpleNamespace(name="LANDLOCK", description="Landlock ABI 4")
+    monkeypatch.setattr(sandbox, "detect_level", lambda: found, raising=False)
+    assert judges.sandbox_in_force() == ("landlock", "Landlock ABI 4")
+
+
+@pytest.mark.parametrize("umask, file_mode, folder_mode", [(0o022, 0o644, 0o755), (0o002, 0o664, 0o775)], ids=["022", "002"])
+def test_everything_written_under_out_follows_the_umask(klass, tmp_path, monkeypatch, umask, file_mode, folder_mode):
+    fake_judges(monkeypatch, JUDGE)
+    previous = os.umask(umask)
+    try:
+        assert grade_here(monkeypatch, klass, "--out", tmp_path / "out") == 0
+    finally:
+        os.umask(previous)
+    written = [tmp_path / "out", *(tmp_path / "out").rglob("*")]
+    assert {"results.json", "record.json", "index.html", "grading.log", "gradebook.csv", "report.html", "q2"} <= {p.name for p in written}
+    modes = {str(path.relative_to(tmp_path)): stat.S_IMODE(path.lstat().st_mode) for path in written}
+    expected = {name: folder_mode if (tmp_path / name).is_dir() else file_mode for name in modes}
+    assert modes == expected
