@@ -1,9 +1,14 @@
 """Q3's contract as data (search space, architecture) and the named mistakes against it.
 
-The expected model is built here from the contract with Keras's own layers, independently
-of the reference solution, so its parameter counts and shapes are Keras's.
+The checks judge the architecture by behaviour (`graders.q3_oracle`); the rules here name
+the likely mistake from the layer configs the worker reports, and the dropout rule, which
+no output can show, is one of them. `expected_keras_layers` is Keras's own count of the
+contract's layers, independent of the reference solution, for the project's tests.
 """
 import functools
+import math
+
+import numpy as np
 
 from graders.keras_oracle import without_weights
 
@@ -58,12 +63,16 @@ def space_entry_difference(name, got):
 
 
 def in_space(name, value):
+    """Whether `value` is a point of the contract's entry `name`; NumPy numbers count as numbers."""
     spec = SEARCH_SPACE[name]
     if spec["class_name"] == "Choice":
-        return value in spec["values"] and type(value) is type(spec["values"][0])
-    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(spec["values"][0], str):
+            return isinstance(value, str) and value in spec["values"]
+        # A float32 search result is the choice to float32 precision, not exactly.
+        return isinstance(value, (float, np.floating)) and any(math.isclose(value, choice, rel_tol=1e-6) for choice in spec["values"])
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         return False
-    return spec["min_value"] <= value <= spec["max_value"] and (value - spec["min_value"]) % spec["step"] == 0
+    return bool(spec["min_value"] <= value <= spec["max_value"] and (value - spec["min_value"]) % spec["step"] == 0)
 
 
 def random_point(rng):
@@ -104,14 +113,39 @@ def expected_keras_layers(values):
         return [(type(layer).__name__, list(layer.output.shape[1:]), int(layer.count_params())) for layer in model.layers]
 
 
-def architecture_mistake(values, layers):
-    """Name the structural mistake in `layers` (the worker's description), or None."""
+def _split_at(kinds):
+    """Where the dense part starts: the Flatten, else the first Dense (a model that reshapes itself)."""
+    for kind in ("Flatten", "Dense"):
+        if kind in kinds:
+            return kinds.index(kind)
+    return len(kinds)
+
+
+def dropout_mistake(values, layers):
+    """Name what is wrong with the Dropout layers in `layers` (class names and configs, in call order), or None.
+
+    Dropout is the identity at inference, so the outputs cannot show it: this rule reads the
+    layers the model called.
+    """
     kinds = [layer["class_name"] for layer in layers]
+    split = _split_at(kinds)
+    block_dropouts = [layer["config"].get("rate") for layer in layers[:split] if layer["class_name"] == "Dropout"]
+    dense_dropouts = [layer["config"].get("rate") for layer in layers[split:] if layer["class_name"] == "Dropout"]
+    if len(block_dropouts) != values["conv_layers"] or len(dense_dropouts) != values["dense_layers"]:
+        return "missing dropout: one Dropout after each pooling and after each hidden Dense"
+    if not all(isinstance(rate, (int, float)) and not isinstance(rate, bool) for rate in block_dropouts + dense_dropouts):
+        return f"dropout rates {block_dropouts + dense_dropouts} are not numbers"
+    if any(later <= earlier for earlier, later in zip(block_dropouts, block_dropouts[1:])):
+        return f"dropout rates {block_dropouts} do not rise with depth"
+    if any(rate != 0.5 for rate in dense_dropouts):
+        return f"dense dropout rates {dense_dropouts}: the contract uses 0.5 after each hidden Dense"
+    return None
+
+
+def architecture_mistake(values, layers):
+    """Name the structural mistake in `layers` (class names and configs from the worker), or None."""
     convs = [layer["config"] for layer in layers if layer["class_name"] == "Conv2D"]
     pools = [layer["config"] for layer in layers if layer["class_name"] in ("MaxPooling2D", "MaxPool2D")]
-    flatten_at = kinds.index("Flatten") if "Flatten" in kinds else len(kinds)
-    block_dropouts = [layer["config"].get("rate") for layer in layers[:flatten_at] if layer["class_name"] == "Dropout"]
-    dense_dropouts = [layer["config"].get("rate") for layer in layers[flatten_at:] if layer["class_name"] == "Dropout"]
     n_blocks, filters = values["conv_layers"], values["filters"]
     widths = [conv.get("filters") for conv in convs]
     expected_widths = [filters * 2 ** (block + 1) for block in range(n_blocks) for _ in range(2)]
@@ -120,26 +154,24 @@ def architecture_mistake(values, layers):
     if len(convs) != 2 * n_blocks:
         return f"{len(convs)} Conv2D layers for conv_layers={n_blocks}: expected two per block"
     if widths != expected_widths:
-        if len(set(widths)) == 1:
+        if len(set(map(str, widths))) == 1:
             return f"filters not doubling: every conv has {widths[0]} filters; block i needs filters * 2**(i+1)"
         if widths == [filters * 2**block for block in range(n_blocks) for _ in range(2)]:
             return "widths start at filters instead of 2 * filters: block i needs filters * 2**(i+1)"
         return f"conv widths {widths}, expected {expected_widths} (filters * 2**(i+1) for block i)"
     if any(conv.get("padding") != "same" for conv in convs):
         return "padding='valid' in the convs: the contract uses padding='same'"
-    if any(tuple(conv.get("kernel_size", ())) != (3, 3) for conv in convs):
+    if any(_pair(conv.get("kernel_size")) != (3, 3) for conv in convs):
         return "conv kernel size is not 3"
     if any(conv.get("activation") != "relu" for conv in convs):
         return "conv activation is not relu"
-    if len(pools) != n_blocks or any(tuple(p.get("pool_size", ())) != (2, 2) or tuple(p.get("strides") or ()) != (2, 2) for p in pools):
+    if len(pools) != n_blocks or any(_pair(p.get("pool_size")) != (2, 2) or _pair(p.get("strides")) != (2, 2) for p in pools):
         return "wrong pooling: each block ends with MaxPooling2D(2, strides=2)"
-    if len(block_dropouts) != n_blocks or len(dense_dropouts) != values["dense_layers"]:
-        return "missing dropout: one Dropout after each pooling and after each hidden Dense"
-    if any(later <= earlier for earlier, later in zip(block_dropouts, block_dropouts[1:])):
-        return f"dropout rates {block_dropouts} do not rise with depth"
-    if any(rate != 0.5 for rate in dense_dropouts):
-        return f"dense dropout rates {dense_dropouts}: the contract uses 0.5 after each hidden Dense"
-    return None
+    return dropout_mistake(values, layers)
+
+
+def _pair(value):
+    return tuple(value) if isinstance(value, (list, tuple)) else ()
 
 
 def output_mistake(layers):

@@ -1,9 +1,11 @@
 """Worker-side probes that train on CIFAR-10: the submission's best model, and its tuner's search.
 
-The data come from a folder written by `graders.training` (the worker is allowed to read it).
-Each probe builds its `tf.data` pipelines once, from tensors created once, and every epoch
-and every trial reads those: no per-trial copies of the data. Results are plain data:
-histories, trial tables, predicted classes (the judge scores them against labels it keeps).
+The data come from a folder written by `graders.training` (the worker is allowed to read it):
+labelled `train` and `val` splits for fitting and searching, and label-less `holdout` and
+`test` images. Each probe builds its `tf.data` pipelines once, from tensors created once, and
+every epoch and every trial reads those: no per-trial copies of the data. Results are raw:
+Keras histories, the tuner's trial table, and the output probabilities on the label-less
+splits, which the judge scores against labels it keeps.
 """
 import contextlib
 import io
@@ -14,12 +16,12 @@ import time
 
 import numpy as np
 
-# Divides the validation and test sizes used (2,000, 5,000, 10,000): one batch shape, one XLA compile.
-EVAL_BATCH = 1000
+# Divides the evaluated sizes used (500, 2,000, 2,500, 10,000): one batch shape, one XLA compile.
+EVAL_BATCH = 500
 
 
 def load_split(data_dir, split, limit=None):
-    """`(x, y)` of one split of the data folder; `y` is None for the test split (judge only)."""
+    """`(x, y)` of one split of the data folder; `y` is None for a label-less split (holdout, test)."""
     x = np.load(os.path.join(data_dir, f"{split}_x.npy"), allow_pickle=False)
     labels_path = os.path.join(data_dir, f"{split}_y.npy")
     y = np.load(labels_path, allow_pickle=False) if os.path.exists(labels_path) else None
@@ -74,19 +76,6 @@ def _plain_history(history):
     return {key: [float(value) for value in values] for key, values in (history or {}).items()}
 
 
-def _output_summary(probabilities):
-    """What the model outputs look like: probabilities sum to 1 per row and are >= 0."""
-    probabilities = np.asarray(probabilities, dtype=np.float64)
-    sums = probabilities.sum(axis=-1)
-    return {
-        "dtype": str(probabilities.dtype),
-        "min": float(np.nanmin(probabilities)) if np.isfinite(probabilities).any() else float("nan"),
-        "row_sum_min": float(np.nanmin(sums)) if np.isfinite(sums).any() else float("nan"),
-        "row_sum_max": float(np.nanmax(sums)) if np.isfinite(sums).any() else float("nan"),
-        "finite": bool(np.isfinite(probabilities).all()),
-    }
-
-
 def _learning_rate(model):
     try:
         return float(np.asarray(model.optimizer.learning_rate))
@@ -94,12 +83,29 @@ def _learning_rate(model):
         return None
 
 
-def probe_train_best(session, module, data_dir, epochs, batch_size, seed, values=None, train_images=None, predict=("val",), mixed_precision=False, jit_compile=None):
-    """Train `build_model(values or BEST_HPS)` on the training split; predict the asked splits.
+def _plain_values(values):
+    """Hyperparameter values as Python numbers: BEST_HPS may hold NumPy ones."""
+    return {key: value.item() if isinstance(value, np.generic) else value for key, value in dict(values).items()}
 
-    Returns the history (with validation curves), the seconds spent, the learning rate the
-    optimizer used, the predicted classes of each split in `predict` and a summary of the
-    output probabilities on the validation split.
+
+def _probabilities(model, data_dir, splits):
+    """{split: the model's outputs on the split's images}, raw."""
+    return {split: np.asarray(model.predict(load_split(data_dir, split)[0], batch_size=EVAL_BATCH, verbose=0)) for split in splits}
+
+
+def _validation(data_dir):
+    """`(x, y)` of the labelled validation split, or None when the folder has none."""
+    if not os.path.exists(os.path.join(data_dir, "val_y.npy")):
+        return None
+    return load_split(data_dir, "val")
+
+
+def probe_train_best(session, module, data_dir, epochs, batch_size, seed, values=None, train_images=None, predict=("holdout",), mixed_precision=False, jit_compile=None):
+    """Train `build_model(values or BEST_HPS)` on the training split; the outputs on the `predict` splits.
+
+    Validates on the labelled `val` split when the folder has one (the history's curves only).
+    Returns the Keras history, the seconds spent, the optimizer's learning rate and the raw
+    output probabilities of each split in `predict`.
     """
     import keras
 
@@ -110,36 +116,30 @@ def probe_train_best(session, module, data_dir, epochs, batch_size, seed, values
         values = _required(session, module, "BEST_HPS")
     if not isinstance(values, dict):
         raise TypeError(f"BEST_HPS must be a dict of hyperparameter values, got a {type(values).__name__}")
-    model = _with_jit(_required(session, module, "build_model"), jit_compile)(_hyperparameters(dict(values)))
+    values = _plain_values(values)
+    model = _with_jit(_required(session, module, "build_model"), jit_compile)(_hyperparameters(values))
     if not isinstance(model, keras.Model):
         raise TypeError(f"build_model returned a {type(model).__name__}, not a keras.Model")
     x_train, y_train = load_split(data_dir, "train", train_images)
-    x_val, y_val = load_split(data_dir, "val")
+    validation = _validation(data_dir)
     started = time.monotonic()
     history = model.fit(
         make_dataset(x_train, y_train, batch_size, seed, shuffle=True),
-        validation_data=make_dataset(x_val, y_val, EVAL_BATCH, seed, shuffle=False),
+        validation_data=None if validation is None else make_dataset(*validation, EVAL_BATCH, seed, shuffle=False),
         epochs=epochs,
         verbose=0,
     )
     fit_seconds = time.monotonic() - started
-    predictions, outputs = {}, None
-    for split in predict:
-        x, _ = load_split(data_dir, split) if split != "val" else (x_val, None)
-        probabilities = np.asarray(model.predict(x, batch_size=EVAL_BATCH, verbose=0))
-        predictions[split] = np.argmax(probabilities, axis=-1).astype(np.int64)
-        if split == "val":
-            outputs = _output_summary(probabilities)
+    probabilities = _probabilities(model, data_dir, predict)
     return {
-        "values": dict(values),
+        "values": values,
         "history": _plain_history(history.history),
         "fit_seconds": fit_seconds,
         "predict_seconds": time.monotonic() - started - fit_seconds,
         "train_images": len(x_train),
         "learning_rate": _learning_rate(model),
-        "output_dtype": str(model.outputs[0].dtype) if model.outputs else None,
-        "outputs": outputs,
-        "predictions": predictions,
+        "output_dtype": str(model.outputs[0].dtype) if getattr(model, "outputs", None) else None,
+        "probabilities": probabilities,
     }
 
 
@@ -175,11 +175,21 @@ def _trial_row(trial, seconds):
     }
 
 
-def probe_search(session, module, data_dir, max_epochs, batch_size=128, seed=0, train_images=None, val_images=None, mixed_precision=False, jit_compile=None):
-    """Run the submission's `make_tuner(...)` search for real; return the trials table.
+def _best_model_outputs(tuner, data_dir, splits):
+    """(probabilities, error): the tuner's best model (keras-tuner reloads its checkpoint) on `splits`."""
+    try:
+        best_model = tuner.get_best_models(1)[0]
+        return _probabilities(best_model, data_dir, splits), ""
+    except Exception as error:  # no completed trial, or a checkpoint that does not load
+        return None, f"{type(error).__name__}: {str(error).strip()[-500:]}"
 
-    A search that raises (e.g. keras-tuner stops after consecutive failed trials) still
-    returns the trials it ran, with the error.
+
+def probe_search(session, module, data_dir, max_epochs, batch_size=128, seed=0, train_images=None, val_images=None, predict=("holdout",), mixed_precision=False, jit_compile=None):
+    """Run the submission's `make_tuner(...)` search for real; the trials table and its best model's outputs.
+
+    The search validates on the labelled `val` split; after it, the tuner's best model predicts
+    the label-less `predict` splits (the judge scores those). A search that raises (e.g.
+    keras-tuner stops after consecutive failed trials) still returns the trials it ran, with the error.
     """
     from graders.probes import _required
 
@@ -188,7 +198,7 @@ def probe_search(session, module, data_dir, max_epochs, batch_size=128, seed=0, 
     x_val, y_val = load_split(data_dir, "val", val_images)
     directory = tempfile.mkdtemp(prefix="search-", dir=session.settings["workdir"])
     log = io.StringIO()
-    error = ""
+    error, probabilities, best_model_error = "", None, ""
     started = time.monotonic()
     try:
         with contextlib.redirect_stdout(log):
@@ -203,6 +213,8 @@ def probe_search(session, module, data_dir, max_epochs, batch_size=128, seed=0, 
                 )
             except Exception as raised:  # reported with the trials that did run
                 error = f"{type(raised).__name__}: {str(raised).strip()[-1500:]}"
+            search_seconds = time.monotonic() - started
+            probabilities, best_model_error = _best_model_outputs(tuner, data_dir, predict)
         trials = [_trial_row(trial, seconds) for _, trial in sorted(tuner.oracle.trials.items())]
         best_trials = [trial for trial in tuner.oracle.get_best_trials(1) if trial.score is not None]
     finally:
@@ -214,8 +226,10 @@ def probe_search(session, module, data_dir, max_epochs, batch_size=128, seed=0, 
     return {
         "trials": trials,
         "best": best,
+        "best_model_probabilities": probabilities,
+        "best_model_error": best_model_error,
         "error": error,
-        "seconds": time.monotonic() - started,
+        "seconds": search_seconds,
         "max_epochs": max_epochs,
         "batch_size": batch_size,
         "images": {"train": len(x_train), "val": len(x_val)},

@@ -1,9 +1,11 @@
-"""Judge side of the Q3 training checks: CIFAR-10 folders for the worker, and the tuner report.
+"""Judge side of the Q3 training checks: CIFAR-10 folders for the worker, scores, and the tuner report.
 
 The worker gets its data as a path to a folder of uncompressed `.npy` files (never through
-the pipe). The validation split is held out of the TRAINING set with a fixed seed; the test
-set is never used for tuning, and its labels never enter the worker: the judge scores the
-worker's predictions itself.
+the pipe). Two splits are held out of the TRAINING set with a fixed seed: a labelled
+validation split the model and the tuner may use while they train, and a `holdout` split
+whose labels never enter the worker's folder, nor do the test set's. Every score a check
+uses is the judge's accuracy on the worker's predictions for a label-less split; the test
+set is never used for tuning.
 """
 import csv
 import math
@@ -12,9 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from graders import answers
 from solutions import data
 
 SPLIT_SEED = 0
+CLASSES = 10
 CHANCE_ACCURACY = 0.1  # ten balanced classes
 _CHUNK = 4096  # images scaled per step: no second full float32 copy in memory
 HP_COLUMNS = ("conv_layers", "filters", "dense_layers", "units", "lr", "optimizer")
@@ -23,17 +27,17 @@ TUNER_COLUMNS = ("tuner/bracket", "tuner/round", "tuner/epochs", "tuner/initial_
 
 @dataclass(frozen=True)
 class DataFolder:
-    """A folder of `{split}_x.npy` (float32 in [0, 1]) and `{split}_y.npy` (int64) for a worker."""
+    """A folder of `{split}_x.npy` (float32 in [0, 1]) for a worker, with `{split}_y.npy` (int64) for train and val only."""
 
     folder: Path
     sizes: dict  # split -> number of images
-    val_labels: np.ndarray
+    holdout_labels: np.ndarray | None  # kept by the judge only: no holdout_y.npy is written
     test_labels: np.ndarray | None  # kept by the judge only: no test_y.npy is written
     source: str
 
     def describe(self):
         sizes = ", ".join(f"{split} {count:,}" for split, count in self.sizes.items())
-        return f"CIFAR-10 from {self.source} ({sizes}; validation held out of the training set, seed {SPLIT_SEED})"
+        return f"CIFAR-10 from {self.source} ({sizes}; val and holdout held out of the training set, seed {SPLIT_SEED}; holdout and test labels kept by the judge)"
 
 
 def cifar10_missing_reason(path=None):
@@ -54,27 +58,54 @@ def _write_scaled(path, images):
     del out
 
 
-def prepare_data_folder(folder, n_train, n_val, with_test=False, path=None, seed=SPLIT_SEED):
+def _readable_by_others(folder):
+    """The worker may run as a uid of its own: it must be able to read the folder, not write it."""
+    folder.chmod(0o755)
+    for path in folder.iterdir():
+        path.chmod(0o644)
+
+
+def split_indices(labels, n_train, n_val, n_holdout, seed=SPLIT_SEED):
+    """Disjoint, class-stratified index arrays (train, val, holdout) of a labelled set.
+
+    Train and holdout are the split `train_val_split(n_train, n_holdout)` makes, so the
+    holdout images are those an earlier validation split of that size held; val comes from
+    the rest.
+    """
+    indices = np.arange(len(labels))
+    if n_train is None:
+        n_train = len(labels) - n_val - n_holdout
+    (train, _), (holdout, _) = data.train_val_split(indices, labels, n_train, n_holdout, seed=seed)
+    rest = np.setdiff1d(indices, np.concatenate([train, holdout]))
+    (val, _), _ = data.train_val_split(rest, np.asarray(labels)[rest], n_val, 0, seed=seed)
+    return train, val, holdout
+
+
+def prepare_data_folder(folder, n_train, n_val, n_holdout=0, with_test=False, path=None, seed=SPLIT_SEED):
     """Write the worker's arrays into `folder`; `n_train=None` takes all the training set left.
 
-    Raises `solutions.data.CIFAR10NotFoundError` when no CIFAR-10 is found.
+    Labels are written for the train and val splits only. Raises
+    `solutions.data.CIFAR10NotFoundError` when no CIFAR-10 is found.
     """
     (x_train, y_train), (x_test, y_test) = data.load_cifar10(path)
-    if n_train is None:
-        n_train = len(x_train) - n_val
-    (x_fit, y_fit), (x_val, y_val) = data.train_val_split(x_train, y_train, n_train, n_val, seed=seed)
+    y_train = np.asarray(y_train).reshape(-1)
+    train, val, holdout = split_indices(y_train, n_train, n_val, n_holdout, seed)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    splits = {"train": (x_fit, y_fit), "val": (x_val, y_val)}
-    for split, (images, labels) in splits.items():
-        _write_scaled(folder / f"{split}_x.npy", images)
-        np.save(folder / f"{split}_y.npy", labels, allow_pickle=False)
-    sizes = {"train": len(x_fit), "val": len(x_val)}
+    sizes = {}
+    for split, indices, labelled in (("train", train, True), ("val", val, True), ("holdout", holdout, False)):
+        if len(indices) or split == "train":
+            _write_scaled(folder / f"{split}_x.npy", x_train[indices])
+            if labelled:
+                np.save(folder / f"{split}_y.npy", y_train[indices], allow_pickle=False)
+            sizes[split] = len(indices)
     if with_test:
         _write_scaled(folder / "test_x.npy", x_test)
         sizes["test"] = len(x_test)
+    _readable_by_others(folder)
     kind, source = data.find_cifar10(path)
-    return DataFolder(folder, sizes, y_val, y_test if with_test else None, f"{source} ({kind})")
+    holdout_labels = y_train[holdout] if len(holdout) else None
+    return DataFolder(folder, sizes, holdout_labels, np.asarray(y_test).reshape(-1) if with_test else None, f"{source} ({kind})")
 
 
 def accuracy(predictions, labels):
@@ -85,8 +116,93 @@ def accuracy(predictions, labels):
     return float(np.mean(predictions == labels))
 
 
+def predicted_classes(probabilities, labels, where):
+    """The classes a worker's raw (N, 10) outputs predict for a split with these labels; Malformed otherwise."""
+    array = answers.array(probabilities, where, shape=(len(labels), CLASSES))
+    return np.argmax(np.nan_to_num(array.astype(np.float64), nan=-np.inf), axis=-1)
+
+
+def output_summary(probabilities):
+    """What the model's outputs look like: probabilities are >= 0 and sum to 1 per row."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    sums = probabilities.sum(axis=-1)
+    finite = np.isfinite(probabilities).all()
+    return {
+        "min": float(np.nanmin(probabilities)) if np.isfinite(probabilities).any() else float("nan"),
+        "row_sum_min": float(np.nanmin(sums)) if np.isfinite(sums).any() else float("nan"),
+        "row_sum_max": float(np.nanmax(sums)) if np.isfinite(sums).any() else float("nan"),
+        "finite": bool(finite),
+    }
+
+
+def _history(value, where):
+    """{metric: [one number per epoch]}: NaN stays (a loss that diverged), every metric as long as the others."""
+    history = answers.mapping(value, where)
+    curves = {str(key): [answers.number(item, f"{where}[{key!r}]") for item in answers.sequence(items, f"{where}[{key!r}]")] for key, items in history.items()}
+    if len({len(curve) for curve in curves.values()}) > 1:
+        raise answers.Malformed(f"{where} has curves of different lengths")
+    return curves
+
+
+def _tuner_values(value, where):
+    """The trial's `tuner/...` hyperparameters: ints, the parent trial's id a string."""
+    answers.mapping(value, where)
+    return {key: answers.string(value[key], f"{where}[{key!r}]", optional=True) if key == "tuner/trial_id" else answers.integer(value[key], f"{where}[{key!r}]", optional=True) for key in value}
+
+
+def read_trained(answer, splits):
+    """The `train_best` answer with its structure checked: history, learning rate, values, outputs per split."""
+    answers.mapping(answer, "answer", required=("values", "history", "fit_seconds", "train_images", "learning_rate", "probabilities"))
+    probabilities = answers.mapping(answer["probabilities"], "answer['probabilities']", required=splits)
+    return {
+        "values": answers.plain(answers.mapping(answer["values"], "answer['values']"), "answer['values']"),
+        "history": _history(answer["history"], "answer['history']"),
+        "fit_seconds": answers.number(answer["fit_seconds"], "answer['fit_seconds']", finite=True),
+        "train_images": answers.integer(answer["train_images"], "answer['train_images']", minimum=0),
+        "learning_rate": answers.number(answer["learning_rate"], "answer['learning_rate']", optional=True),
+        "probabilities": {split: answers.array(probabilities[split], f"answer['probabilities'][{split!r}]", ndim=2) for split in splits},
+    }
+
+
+def _trial(row, where):
+    answers.mapping(row, where, required=("trial_id", "status", "score", "values", "tuner", "seconds", "error"))
+    return {
+        "trial_id": answers.string(row["trial_id"], f"{where}['trial_id']"),
+        "status": answers.string(row["status"], f"{where}['status']"),
+        "score": answers.number(row["score"], f"{where}['score']", optional=True, finite=True),
+        "best_step": answers.plain(row.get("best_step"), f"{where}['best_step']"),
+        "values": answers.plain(answers.mapping(row["values"], f"{where}['values']"), f"{where}['values']"),
+        "tuner": _tuner_values(row["tuner"], f"{where}['tuner']"),
+        "seconds": answers.number(row["seconds"], f"{where}['seconds']", optional=True, finite=True),
+        "error": answers.string(row["error"], f"{where}['error']"),
+    }
+
+
+def read_search(answer, splits):
+    """The `search` answer with its structure checked: trials, the tuner's best trial, its model's outputs."""
+    answers.mapping(answer, "answer", required=("trials", "best", "best_model_probabilities", "best_model_error", "error", "seconds", "max_epochs"))
+    best = answer["best"]
+    if best is not None:
+        answers.mapping(best, "answer['best']", required=("trial_id", "score", "values"))
+        best = {"trial_id": answers.string(best["trial_id"], "answer['best']['trial_id']"), "score": answers.number(best["score"], "answer['best']['score']", finite=True),
+                "values": answers.plain(answers.mapping(best["values"], "answer['best']['values']"), "answer['best']['values']")}
+    probabilities = answer["best_model_probabilities"]
+    if probabilities is not None:
+        answers.mapping(probabilities, "answer['best_model_probabilities']", required=splits)
+        probabilities = {split: answers.array(probabilities[split], f"answer['best_model_probabilities'][{split!r}]", ndim=2) for split in splits}
+    return {
+        "trials": [_trial(row, f"answer['trials'][{index}]") for index, row in enumerate(answers.sequence(answer["trials"], "answer['trials']"))],
+        "best": best,
+        "best_model_probabilities": probabilities,
+        "best_model_error": answers.string(answer["best_model_error"], "answer['best_model_error']"),
+        "error": answers.string(answer["error"], "answer['error']"),
+        "seconds": answers.number(answer["seconds"], "answer['seconds']", finite=True),
+        "max_epochs": answers.plain(answer["max_epochs"], "answer['max_epochs']"),
+    }
+
+
 def learning_mistake(trained, best_values=None):
-    """Why a trained model did not learn, from the worker's training summary, or None."""
+    """Why a trained model did not learn, from its history, learning rate and output summary, or None."""
     losses = trained["history"].get("loss", [])
     outputs = trained["outputs"]
     if losses and not all(math.isfinite(loss) for loss in losses):
@@ -99,7 +215,7 @@ def learning_mistake(trained, best_values=None):
         )
     lr = trained.get("learning_rate")
     wanted = (best_values or {}).get("lr")
-    if lr is not None and wanted is not None and not math.isclose(lr, wanted, rel_tol=1e-6):
+    if lr is not None and isinstance(wanted, (int, float)) and not math.isclose(lr, wanted, rel_tol=1e-6):
         return f"the optimizer trains with learning rate {lr:g}, not the lr={wanted:g} of the hyperparameters"
     if len(losses) >= 2 and losses[-1] > 0.95 * losses[0]:
         return f"the training loss barely moved ({losses[0]:.4f} -> {losses[-1]:.4f}): the model does not learn (learning rate far too small?)"
@@ -213,8 +329,12 @@ def write_tuner_report(search, folder, name, title, floor=None):
     return csv_path, png_path
 
 
-def search_summary(search):
-    """Best hyperparameters, best score, trial counts and time: the text for the grade report."""
+def search_summary(search, best_model_accuracy=None, split="holdout"):
+    """Best hyperparameters, best score, trial counts and time: the text for the grade report.
+
+    `best_model_accuracy` is the judge's score of the tuner's best model on the label-less
+    `split`; the tuner's own val_accuracy is shown beside it, for information.
+    """
     trials = search["trials"]
     completed = sum(trial["status"] == "COMPLETED" for trial in trials)
     best = search.get("best")
@@ -223,4 +343,6 @@ def search_summary(search):
         lines.append(f"best val_accuracy {best['score']:.4f} (trial {best['trial_id']}) with {best['values']}")
     else:
         lines.append("no completed trial, so no best hyperparameters")
+    if best_model_accuracy is not None:
+        lines.append(f"the tuner's best model on the {split} images: accuracy {best_model_accuracy:.4f} (scored by the judge)")
     return "\n".join(lines)

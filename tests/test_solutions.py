@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from graders import mistakes_q3
-from graders.probes import count_trials
+from graders.q3_judge import count_trials
 from solutions import q1, q2, q3, q4
 from solutions.layers import LocallyConnected2D
 

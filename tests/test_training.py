@@ -5,26 +5,34 @@ import types
 import numpy as np
 import pytest
 
-from graders import probes_training, training
+from graders import answers, probes_training, training
 from solutions import data
 
-def test_data_folder_holds_scaled_split_and_no_test_labels(tiny_cifar, tmp_path):
-    folder = training.prepare_data_folder(tmp_path / "worker-data", 30, 10, with_test=True, path=tiny_cifar)
+def test_data_folder_holds_labels_for_train_and_val_only(tiny_cifar, tmp_path):
+    folder = training.prepare_data_folder(tmp_path / "worker-data", 30, 10, 10, with_test=True, path=tiny_cifar)
     (x_train, y_train), (x_test, y_test) = data.load_cifar10(tiny_cifar)
-    (x_fit, y_fit), (x_val, y_val) = data.train_val_split(x_train, y_train, 30, 10, seed=training.SPLIT_SEED)
+    # Train and holdout are the split an earlier 30/10 train/validation split made.
+    (x_fit, y_fit), (x_held, y_held) = data.train_val_split(x_train, y_train, 30, 10, seed=training.SPLIT_SEED)
     written = {path.name for path in folder.folder.iterdir()}
-    assert written == {"train_x.npy", "train_y.npy", "val_x.npy", "val_y.npy", "test_x.npy"}
-    for split, images, labels in (("train", x_fit, y_fit), ("val", x_val, y_val)):
-        x, y = probes_training.load_split(str(folder.folder), split)
-        assert x.dtype == np.float32
-        np.testing.assert_allclose(x, images / np.float32(255), rtol=0, atol=1e-7)
-        np.testing.assert_array_equal(y, labels)
+    assert written == {"train_x.npy", "train_y.npy", "val_x.npy", "val_y.npy", "holdout_x.npy", "test_x.npy"}
+    x, y = probes_training.load_split(str(folder.folder), "train")
+    assert x.dtype == np.float32
+    np.testing.assert_allclose(x, x_fit / np.float32(255), rtol=0, atol=1e-7)
+    np.testing.assert_array_equal(y, y_fit)
+    x, y = probes_training.load_split(str(folder.folder), "holdout")
+    assert y is None
+    np.testing.assert_allclose(x, x_held / np.float32(255), rtol=0, atol=1e-7)
+    np.testing.assert_array_equal(folder.holdout_labels, y_held)
+    x_val, y_val = probes_training.load_split(str(folder.folder), "val")
+    assert x_val.shape == (10, 32, 32, 3) and sorted(np.bincount(y_val, minlength=10)) == [1] * 10
+    train, val, holdout = training.split_indices(y_train, 30, 10, 10)
+    assert len(set(train) | set(val) | set(holdout)) == 50
+    np.testing.assert_array_equal(y_val, y_train[val])
     x, y = probes_training.load_split(str(folder.folder), "test")
     assert y is None
     np.testing.assert_allclose(x, x_test / np.float32(255), rtol=0, atol=1e-7)
-    np.testing.assert_array_equal(folder.val_labels, y_val)
     np.testing.assert_array_equal(folder.test_labels, y_test)
-    assert folder.sizes == {"train": 30, "val": 10, "test": 20}
+    assert folder.sizes == {"train": 30, "val": 10, "holdout": 10, "test": 20}
 
 
 def test_missing_cifar_reason_lists_where_it_looked(tmp_path, monkeypatch):
@@ -129,27 +137,40 @@ def _session(tmp_path, fail_on_sgd=False):
 
 @pytest.fixture
 def tiny_folder(tiny_cifar, tmp_path):
-    return training.prepare_data_folder(tmp_path / "worker-data", 40, 10, with_test=True, path=tiny_cifar)
+    return training.prepare_data_folder(tmp_path / "worker-data", 30, 10, 10, with_test=True, path=tiny_cifar)
 
 
-def test_probe_train_best_predicts_each_split(tmp_path, tiny_folder):
-    trained = probes_training.probe_train_best(_session(tmp_path), "q3", str(tiny_folder.folder), epochs=2, batch_size=8, seed=0, predict=("val", "test"))
+def test_probe_train_best_returns_the_outputs_of_each_split(tmp_path, tiny_folder):
+    splits = ("val", "holdout", "test")
+    answer = probes_training.probe_train_best(_session(tmp_path), "q3", str(tiny_folder.folder), epochs=2, batch_size=8, seed=0, predict=splits)
+    trained = training.read_trained(answer, splits)
     assert trained["values"] == {"lr": 0.01, "optimizer": "adam", "units": 16}
     assert len(trained["history"]["loss"]) == 2 and len(trained["history"]["val_accuracy"]) == 2
-    assert trained["predictions"]["val"].shape == (10,) and trained["predictions"]["test"].shape == (20,)
+    assert [trained["probabilities"][split].shape for split in splits] == [(10, 10), (10, 10), (20, 10)]
     assert trained["learning_rate"] == pytest.approx(0.01, rel=1e-6)
-    np.testing.assert_allclose([trained["outputs"]["row_sum_min"], trained["outputs"]["row_sum_max"]], [1, 1], rtol=0, atol=1e-5)
-    # Batches of 8 from 40 images: the history's last val_accuracy is the judge's own score.
-    assert training.accuracy(trained["predictions"]["val"], tiny_folder.val_labels) == pytest.approx(trained["history"]["val_accuracy"][-1], abs=1e-6)
+    summary = training.output_summary(trained["probabilities"]["holdout"])
+    np.testing.assert_allclose([summary["row_sum_min"], summary["row_sum_max"]], [1, 1], rtol=0, atol=1e-5)
+    # The judge's accuracy from the outputs is Keras's own on the same labelled images.
+    _, y_val = probes_training.load_split(str(tiny_folder.folder), "val")
+    predictions = training.predicted_classes(trained["probabilities"]["val"], y_val, "val")
+    assert training.accuracy(predictions, y_val) == pytest.approx(trained["history"]["val_accuracy"][-1], abs=1e-6)
 
 
-def test_probe_search_returns_every_trial(tmp_path, tiny_folder):
-    search = probes_training.probe_search(_session(tmp_path), "q3", str(tiny_folder.folder), max_epochs=3, batch_size=8, seed=1)
-    assert search["error"] == ""
+def test_probe_train_best_accepts_numpy_hyperparameters(tmp_path, tiny_folder):
+    values = {"lr": np.float64(0.01), "optimizer": "adam", "units": np.int64(16)}
+    answer = probes_training.probe_train_best(_session(tmp_path), "q3", str(tiny_folder.folder), epochs=1, batch_size=8, seed=0, values=values)
+    assert answer["values"] == {"lr": 0.01, "optimizer": "adam", "units": 16} and answer["probabilities"]["holdout"].shape == (10, 10)
+
+
+def test_probe_search_returns_every_trial_and_the_best_models_outputs(tmp_path, tiny_folder):
+    answer = probes_training.probe_search(_session(tmp_path), "q3", str(tiny_folder.folder), max_epochs=3, batch_size=8, seed=1)
+    search = training.read_search(answer, ("holdout",))
+    assert search["error"] == "" and search["best_model_error"] == ""
     assert [trial["trial_id"] for trial in search["trials"]] == [f"{i:04d}" for i in range(6)]
     assert all(trial["status"] == "COMPLETED" and trial["seconds"] > 0 for trial in search["trials"])
     assert search["best"]["score"] == max(trial["score"] for trial in search["trials"])
-    assert search["images"] == {"train": 40, "val": 10}
+    assert search["best_model_probabilities"]["holdout"].shape == (10, 10)
+    assert answer["images"] == {"train": 30, "val": 10}
     assert not list((tmp_path / "work").iterdir())  # the checkpoints are removed
 
 
@@ -158,3 +179,42 @@ def test_probe_search_reports_failed_trials_and_the_stop(tmp_path, tiny_folder):
     failed = [trial for trial in search["trials"] if trial["status"] != "COMPLETED"]
     assert failed and all("sgd is not supported" in trial["error"] for trial in failed)
     assert all(trial["values"]["optimizer"] == "sgd" for trial in failed)
+
+
+# ---------------------------------------------------------------- the judge reads raw answers
+TRAINED = {"values": {"lr": 0.001}, "history": {"loss": [2.3, 2.1]}, "fit_seconds": 1.5, "train_images": 30, "learning_rate": 0.001,
+           "probabilities": {"holdout": np.full((4, 10), 0.1, dtype=np.float32)}}
+
+
+@pytest.mark.parametrize(
+    "change, where",
+    [
+        ({"probabilities": {}}, "lacks 'holdout'"),
+        ({"probabilities": {"holdout": [[0.1] * 10] * 4}}, "not a NumPy array"),
+        ({"probabilities": {"holdout": np.array(["a"] * 10)}}, "not a real number type"),
+        ({"history": {"loss": ["2.3"]}}, "not a number"),
+        ({"learning_rate": True}, "not a number"),
+        ({"values": "BEST_HPS"}, "not a dict"),
+    ],
+    ids=["missing-split", "list-outputs", "string-outputs", "string-loss", "bool-lr", "string-values"],
+)
+def test_a_malformed_training_answer_is_rejected_with_the_place(change, where):
+    value, problem = answers.read(training.read_trained, {**TRAINED, **change}, ("holdout",))
+    assert value is None and where in problem
+
+
+def test_predictions_of_the_wrong_shape_are_malformed_and_nan_is_a_wrong_class():
+    labels = np.array([0, 1, 2, 3])
+    with pytest.raises(answers.Malformed, match="shape"):
+        training.predicted_classes(np.zeros((3, 10)), labels, "holdout")
+    outputs = np.eye(10)[[0, 1, 5, 3]]
+    outputs[3] = np.nan
+    assert training.accuracy(training.predicted_classes(outputs, labels, "holdout"), labels) == 0.5
+
+
+def test_a_search_answer_without_a_best_model_reads_as_none():
+    answer = {"trials": [], "best": None, "best_model_probabilities": None, "best_model_error": "IndexError: list index out of range",
+              "error": "", "seconds": 1.0, "max_epochs": 3}
+    search = training.read_search(answer, ("holdout",))
+    assert search["best"] is None and search["best_model_probabilities"] is None
+    assert answers.read(training.read_search, {**answer, "trials": [{"trial_id": 1}]}, ("holdout",))[1].startswith("answer['trials'][0] lacks")
