@@ -115,6 +115,7 @@ class Worker:
                 "own_pid_namespace": self.level is jail.Level.NAMESPACES,
                 "workdir": str(self.workdir),
                 "read_paths": [str(path) for path in self.settings.read_paths],
+                "harness_files": worker_files(),
                 "device_paths": self._devices(),
             }
         )
@@ -150,7 +151,7 @@ class Worker:
         python.update(path for path in sys.path if path and os.path.isdir(path) and "-packages" in path)
         python.update(os.path.realpath(path) for path in list(python))
         binds = jail.Binds(
-            read_only=(*sorted(python), str(_HARNESS_DIR), str(self.submission_copy), str(self.inbox), *map(str, self.settings.read_paths)),
+            read_only=(*sorted(python), *worker_files(), str(self.submission_copy), str(self.inbox), *map(str, self.settings.read_paths)),
             writable=str(self.workdir),
             devices=tuple(self._devices()),
         )
@@ -290,6 +291,12 @@ class Worker:
 
 
 _HARNESS_DIR = Path(__file__).resolve().parent
+# The only harness code that runs beside student code; the checks, oracles and rubric stay unseen.
+WORKER_MODULES = ("__init__.py", "worker.py", "sandbox.py", "protocol.py", "probes.py", "probes_training.py")
+
+
+def worker_files():
+    return [str(_HARNESS_DIR / name) for name in WORKER_MODULES]
 
 
 def planned_level():

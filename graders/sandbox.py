@@ -94,8 +94,11 @@ def _add_path_rule(libc, ruleset_fd, path, access, handled):
         os.close(fd)
 
 
-def confine(read_paths, write_paths):
+def confine(read_paths, write_paths, list_only=()):
     """Restrict this process to reading read_paths and writing write_paths.
+
+    Folders in `list_only` may be listed (Python's importer lists a package's folder) but
+    only the files named in read_paths can be read.
 
     Returns a one-line description of the sandbox in force, for the grade report.
     Signals to processes outside the sandbox (the judge) are blocked where the kernel
@@ -121,6 +124,8 @@ def confine(read_paths, write_paths):
     try:
         for path in read_paths:
             _add_path_rule(libc, ruleset_fd, path, _READ, handled)
+        for path in list_only:
+            _add_path_rule(libc, ruleset_fd, path, _READ_DIR, handled)
         for path in write_paths:
             _add_path_rule(libc, ruleset_fd, path, handled, handled)
         if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
@@ -131,7 +136,7 @@ def confine(read_paths, write_paths):
         os.close(ruleset_fd)
     signals = ", signals to the judge blocked" if scoped else ""
     network = ", no TCP" if abi >= 4 else ""
-    return f"Landlock ABI {abi}: reads limited to Python and the submission, writes to its work dir{signals}{network}"
+    return f"Landlock ABI {abi}: reads limited to Python, the worker's own modules and the submission, writes to its work dir{signals}{network}"
 
 
 def landlock_abi():

@@ -19,12 +19,12 @@ def _confine_from_environment():
     sandbox.apply_resource_limits(settings["memory_bytes"], settings["max_file_bytes"], settings["max_processes"])
     harness_dir = os.path.dirname(os.path.abspath(__file__))
     read_paths = sandbox.default_read_paths(
-        [harness_dir, settings["submission"], settings["inbox"], *settings["read_paths"]],
+        [*settings["harness_files"], settings["submission"], settings["inbox"], *settings["read_paths"]],
         own_proc=not settings["own_pid_namespace"],
     )
     # Not /dev/shm: every process shares it and a file left there outlives the grading.
     write_paths = [settings["workdir"], "/dev/null", *settings.get("device_paths", [])]
-    return settings, sandbox.confine(read_paths, write_paths)
+    return settings, sandbox.confine(read_paths, write_paths, list_only=[harness_dir])
 
 
 class Session:

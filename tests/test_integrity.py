@@ -219,3 +219,25 @@ def test_processes_a_call_started_die_when_it_ends(graded, level):
     pid = submission.call("q1", "spawn").value
     assert isinstance(pid, int)
     assert submission.call("q1", "alive", pid).value == "killed by 9"
+
+
+@pytest.mark.parametrize("level", [jail.Level.NAMESPACES, jail.Level.LANDLOCK], ids=lambda level: level.label)
+def test_the_worker_reads_its_own_modules_only(graded, level):
+    if level > planned_level():
+        pytest.skip(f"this platform gives workers {planned_level().label} only")
+    source = textwrap.dedent(
+        """
+        import graders.worker, os
+        def read(name):
+            path = os.path.join(os.path.dirname(graders.worker.__file__), name)
+            try:
+                return open(path).read()[:20]
+            except OSError as error:
+                return type(error).__name__
+        """
+    )
+    submission = graded(q1=source)
+    submission.settings.level = level
+    assert submission.call("q1", "read", "protocol.py").value.startswith('"""')
+    for judge_only in ("q3_oracle.py", "plugin.py", "checks/test_q1.py", "../fixtures/rubric.yaml"):
+        assert submission.call("q1", "read", judge_only).value in ("PermissionError", "FileNotFoundError"), judge_only
