@@ -26,6 +26,8 @@ MAX_MESSAGE_BYTES = 64 * 2**20  # one JSON answer line; its arrays travel as fil
 MAX_PROCESSES = 1024  # threads included; only enforced for a uid of the worker's own
 GIB = 1024**3
 _worker_sequence = 0
+_live_workers = set()  # Popen pids of this judge's workers: its other children are strays
+_PR_SET_CHILD_SUBREAPER = 36
 
 
 @dataclass
@@ -146,6 +148,8 @@ class Worker:
     def _command(self, request_read, response_write):
         argv = [sys.executable, "-m", "graders.worker", str(request_read), str(response_write)]
         if self.level is not jail.Level.NAMESPACES:
+            if jail.is_root() and self.uid is None:  # root's uid, but none of root's capabilities
+                return [shutil.which("setpriv") or "/usr/bin/setpriv", "--inh-caps=-all", "--bounding-set=-all", "--", *argv]
             return argv
         python = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, os.path.dirname(os.path.realpath(sys.executable))}
         python.update(path for path in sys.path if path and os.path.isdir(path) and "-packages" in path)
@@ -161,6 +165,8 @@ class Worker:
         request_read, self._request_write = os.pipe()
         self._response_read, response_write = os.pipe()
         switch_user = self.uid is not None and self.level is not jail.Level.NAMESPACES
+        if self.level is not jail.Level.NAMESPACES:
+            _adopt_orphans()
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 self._command(request_read, response_write),
@@ -173,6 +179,7 @@ class Worker:
                 start_new_session=True,  # its own process group: a kill takes its children too
                 **({"user": self.uid, "group": self.uid, "extra_groups": []} if switch_user else {}),
             )
+        _live_workers.add(self.process.pid)
         os.close(request_read)
         os.close(response_write)
         hello = self._receive(0, self.settings.start_timeout)
@@ -249,7 +256,10 @@ class Worker:
 
     def kill_strays(self):
         """Kill what the submission started during a call: only the worker outlives it."""
-        for pid in jail.stray_processes(self.process.pid, self.level, self.uid):
+        strays = jail.stray_processes(self.process.pid, self.level, self.uid)
+        if self.level is not jail.Level.NAMESPACES:  # daemons that left the tree were adopted by this judge
+            strays |= set(jail.children(os.getpid())) - _live_workers
+        for pid in strays:
             try:
                 os.kill(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
@@ -276,6 +286,9 @@ class Worker:
             except ProcessLookupError:
                 pass
             self.process.wait()
+        _live_workers.discard(self.process.pid)
+        if self.level is not jail.Level.NAMESPACES:
+            self.kill_strays()
         if self.uid is not None and self.level is not jail.Level.NAMESPACES:
             jail.kill_uid(self.uid)  # children that left the process group (setsid, daemons)
         for fd in (self._request_write, self._response_read):
@@ -297,6 +310,16 @@ WORKER_MODULES = ("__init__.py", "worker.py", "sandbox.py", "protocol.py", "prob
 
 def worker_files():
     return [str(_HARNESS_DIR / name) for name in WORKER_MODULES]
+
+
+def _adopt_orphans():
+    """Make this judge the subreaper of its workers' descendants (no namespaces to hold them).
+
+    A double-forked daemon is then re-parented here, not to init, and killed as a stray.
+    """
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
 def planned_level():
@@ -329,10 +352,15 @@ def sandbox_info(worker):
     level = worker.level
     parts = {
         jail.Level.NAMESPACES: "own user, PID, network, IPC and mount namespaces (bubblewrap)",
-        jail.Level.LANDLOCK: f"no namespaces ({jail.namespaces_unavailable()})",
-        jail.Level.NONE: f"no namespaces ({jail.namespaces_unavailable()}) and no Landlock",
+        jail.Level.LANDLOCK: f"no namespaces ({jail.namespaces_unavailable() or 'not asked for'})",
+        jail.Level.NONE: f"no namespaces ({jail.namespaces_unavailable() or 'not asked for'}) and no Landlock",
     }[level]
-    who = f"uid {worker.uid} of its own" if worker.uid is not None else "the grader's uid"
+    if worker.uid is not None:
+        who = f"uid {worker.uid} of its own"
+    elif jail.is_root() and level is not jail.Level.NAMESPACES:
+        who = "root's uid without capabilities (Python is not readable by other users here)"
+    else:
+        who = "the grader's uid"
     return jail.SandboxInfo(level, f"{level.label}: {parts}, {who}; {worker.sandbox}")
 
 

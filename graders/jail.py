@@ -198,7 +198,7 @@ if __name__ == "__main__":
     print(jail.describe_platform())
 
 
-def _children(pid):
+def children(pid):
     """Child pids of every thread of `pid` (a child belongs to the thread that forked it)."""
     found = []
     try:
@@ -243,13 +243,13 @@ def stray_processes(root_pid, level, uid=None):
     keep = {root_pid}
     worker = root_pid
     if level is Level.NAMESPACES:
-        init = min(_children(root_pid), key=_start_time, default=None)
-        worker = min(_children(init), key=_start_time, default=None) if init else None
+        init = min(children(root_pid), key=_start_time, default=None)
+        worker = min(children(init), key=_start_time, default=None) if init else None
         keep |= {init, worker}
     strays, pending = set(), [root_pid]
     while pending:
         pid = pending.pop()
-        for child in _children(pid):
+        for child in children(pid):
             if child not in keep:
                 strays.add(child)
             pending.append(child)

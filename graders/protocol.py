@@ -48,9 +48,32 @@ class ExchangeFolder:
                 raise MalformedAnswer(f"the answer's arrays exceed the {_mib(self.remaining)} left of its size limit")
             self.remaining -= info.st_size
             try:
+                _check_header(stream, info.st_size, name)
                 return np.load(stream, allow_pickle=False)
             except (ValueError, OSError, EOFError) as error:
+                if isinstance(error, MalformedAnswer):
+                    raise
                 raise MalformedAnswer(f"array file {name} is not a valid .npy file ({error})") from None
+
+
+def _check_header(stream, size, name):
+    """Refuse a header that does not describe the file's own bytes (a 192-byte file "holding" 2**45 floats).
+
+    Leaves `stream` at its start for np.load.
+    """
+    version = np.lib.format.read_magic(stream)
+    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+    if version not in readers:
+        raise MalformedAnswer(f"array file {name} has .npy format {version}, which the protocol does not write")
+    shape, _, dtype = readers[version](stream, max_header_size=10_000)
+    if dtype.hasobject or dtype.names is not None or dtype.itemsize == 0 or dtype.kind not in "biufc":
+        raise MalformedAnswer(f"array file {name} declares dtype {dtype}, not a number type")
+    count = 1
+    for length in shape:
+        count *= int(length)
+    if count * dtype.itemsize != size - stream.tell():
+        raise MalformedAnswer(f"array file {name} declares {count:,} x {dtype.itemsize} bytes but holds {size - stream.tell():,}")
+    stream.seek(0)
 
 
 def _mib(size):

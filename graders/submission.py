@@ -64,7 +64,7 @@ class Submission:
         if message.get("ok") is True:
             try:
                 value = protocol.decode(message.get("value"), worker.results())
-            except (protocol.MalformedAnswer, RecursionError) as error:
+            except (protocol.MalformedAnswer, RecursionError, MemoryError) as error:
                 return CallResult(False, failure="malformed", message=f"the worker's answer is malformed: {error}", seconds=seconds)
             return CallResult(True, value=value, seconds=seconds)
         error_type = str(message.get("error_type", "Exception"))[:100]

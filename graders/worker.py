@@ -24,7 +24,9 @@ def _confine_from_environment():
     )
     # Not /dev/shm: every process shares it and a file left there outlives the grading.
     write_paths = [settings["workdir"], "/dev/null", *settings.get("device_paths", [])]
-    return settings, sandbox.confine(read_paths, write_paths, list_only=[harness_dir])
+    landlock = sandbox.confine(read_paths, write_paths, list_only=[harness_dir])
+    seccomp = sandbox.forbid_reaching_others(deny_sockets=not settings["own_pid_namespace"])
+    return settings, "; ".join(part for part in (landlock, seccomp) if part)
 
 
 class Session:

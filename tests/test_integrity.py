@@ -241,3 +241,44 @@ def test_the_worker_reads_its_own_modules_only(graded, level):
     assert submission.call("q1", "read", "protocol.py").value.startswith('"""')
     for judge_only in ("q3_oracle.py", "plugin.py", "checks/test_q1.py", "../fixtures/rubric.yaml"):
         assert submission.call("q1", "read", judge_only).value in ("PermissionError", "FileNotFoundError"), judge_only
+
+
+def _lying_npy(path, dtype, shape):
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": shape}
+    with open(path, "wb") as out:
+        np.lib.format.write_array_header_1_0(out, header)
+        out.write(b"\0" * 64)
+    return path.name
+
+
+@pytest.mark.parametrize(
+    "dtype, shape, words",
+    [("<f8", (2**45,), "declares 35,184,372,088,832 x 8 bytes"), ("|V0", (2**40,), "not a number type"), ("<U0", (2**40,), "not a number type"), ("<f8", (3,), "holds 64")],
+    ids=["huge-shape", "void-zero", "str-zero", "short"],
+)
+def test_an_array_whose_header_lies_about_its_size_is_refused_unallocated(tmp_path, dtype, shape, words):
+    name = _lying_npy(tmp_path / "r7.npy", dtype, shape)
+    with pytest.raises(protocol.MalformedAnswer, match=words):
+        protocol.ExchangeFolder(tmp_path).load(name)
+
+
+@pytest.mark.parametrize("level", [jail.Level.NAMESPACES, jail.Level.LANDLOCK], ids=lambda level: level.label)
+def test_no_prlimit_on_other_processes_even_at_the_graders_uid(graded, level):
+    if level > planned_level():
+        pytest.skip(f"this platform gives workers {planned_level().label} only")
+    source = textwrap.dedent(
+        """
+        import os, resource
+        def own():
+            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft - 1, hard))
+            return resource.getrlimit(resource.RLIMIT_NOFILE)[0] == soft - 1
+        def parent():
+            return resource.prlimit(os.getppid(), resource.RLIMIT_NOFILE)
+        """
+    )
+    submission = graded(q1=source)
+    submission.settings.level = level
+    assert submission.call("q1", "own").value is True
+    assert submission.call("q1", "parent").message.startswith("raised PermissionError")
+    assert "seccomp" in submission.sandbox.description
