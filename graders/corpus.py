@@ -7,13 +7,22 @@ key -> keyword). A `failing` key is a check (`q2.filter_cv2`, all its cases), on
 keyword (or list of keywords) must appear, case-insensitively, in the feedback of the
 failing cases it matches. Grading runs the real graders in a subprocess, exactly as an
 instructor would, so the corpus tests the judge end to end.
+
+Git stores no FIFO or device, so an entry may also declare `special_files: {name: kind}`:
+the entry is then graded from a temporary copy where each is made, kind `fifo` (a named
+pipe: a reader that opens it waits for a writer forever), `symlink-to-dev-zero` (a link
+to /dev/zero: a reader never reaches its end) or `symlink-outside` (a link to a folder
+outside the submission: the repository's `solutions/`, the reference answers).
 """
+import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +35,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CORPUS_DIR = PROJECT_ROOT / "fixtures" / "submissions"
 QUESTIONS = ("q1", "q2", "q3", "q4")
 KINDS = ("valid", "mutant", "hostile")
+SPECIAL_FILE_KINDS = ("fifo", "symlink-to-dev-zero", "symlink-outside")
+OUTSIDE_FOLDER = PROJECT_ROOT / "solutions"  # what a `symlink-outside` points at
 SCORE_TOLERANCE = 0.01
 DEFAULT_ENTRY_TIMEOUT = 900.0
 INTERRUPT_GRACE_SECONDS = 30.0  # after SIGINT, before SIGKILL
@@ -59,6 +70,7 @@ class Expectation:
     kind: str
     scores: dict  # question -> points
     failing: dict  # key -> tuple of keywords
+    special_files: dict = field(default_factory=dict)  # file name -> one of SPECIAL_FILE_KINDS
 
 
 @dataclass(frozen=True)
@@ -92,7 +104,7 @@ def parse_expectation(data, path="expected.yaml"):
     """Validate an expected.yaml mapping and return its Expectation."""
     if not isinstance(data, dict):
         raise CorpusError(f"{path}: expected a mapping, got {type(data).__name__}")
-    unknown = set(data) - {"description", "kind", "scores", "failing"}
+    unknown = set(data) - {"description", "kind", "scores", "failing", "special_files"}
     if unknown:
         raise CorpusError(f"{path}: unknown keys {sorted(unknown)}")
     description = data.get("description")
@@ -119,7 +131,41 @@ def parse_expectation(data, path="expected.yaml"):
         kind=kind,
         scores={q: float(scores[q]) for q in QUESTIONS},
         failing={key: _keywords(path, key, value) for key, value in failing.items()},
+        special_files=_special_files(path, data.get("special_files") or {}),
     )
+
+
+def _special_files(path, special):
+    if not isinstance(special, dict):
+        raise CorpusError(f"{path}: special_files must map file name -> kind, got special_files={special!r}")
+    for name, kind in special.items():
+        if not isinstance(name, str) or not name or "/" in name or name in (".", ".."):
+            raise CorpusError(f"{path}: special file name {name!r} is not a plain file name")
+        if kind not in SPECIAL_FILE_KINDS:
+            raise CorpusError(f"{path}: special_files[{name!r}] must be one of {SPECIAL_FILE_KINDS}, got {kind!r}")
+    return dict(special)
+
+
+def make_special_file(path, kind):
+    """Create the special file `kind` (one of SPECIAL_FILE_KINDS) at `path`."""
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        os.symlink("/dev/zero" if kind == "symlink-to-dev-zero" else OUTSIDE_FOLDER, path)
+
+
+@contextlib.contextmanager
+def submission_folder(entry):
+    """The folder to grade: the entry's own, or a temporary copy holding its special files too."""
+    if not entry.expected.special_files:
+        yield entry.path
+        return
+    with tempfile.TemporaryDirectory(prefix="hw9-corpus-") as parent:
+        folder = Path(parent) / entry.name
+        shutil.copytree(entry.path, folder, symlinks=True)
+        for name, kind in entry.expected.special_files.items():
+            make_special_file(folder / name, kind)
+        yield folder
 
 
 def load_entry(path):
@@ -132,7 +178,11 @@ def load_entry(path):
         data = yaml.safe_load(expected_file.read_text())
     except yaml.YAMLError as error:
         raise CorpusError(f"{expected_file}: not valid YAML: {error}") from None
-    return CorpusEntry(name=path.name, path=path, expected=parse_expectation(data, expected_file))
+    expected = parse_expectation(data, expected_file)
+    clashes = [name for name in expected.special_files if os.path.lexists(path / name)]
+    if clashes:
+        raise CorpusError(f"{expected_file}: special_files {clashes} would replace files of the entry")
+    return CorpusEntry(name=path.name, path=path, expected=expected)
 
 
 def entry_folders(corpus_dir=CORPUS_DIR):
@@ -207,9 +257,11 @@ def compare(results, expected, absent_questions=()):
     return differences
 
 
-def absent_questions(entry):
-    """Questions whose module the entry does not provide."""
-    return tuple(question for question in QUESTIONS if not (entry.path / f"{question}.py").is_file())
+def absent_questions(entry, folder=None):
+    """Questions whose module the entry (graded from `folder`, default its own) provides no regular file for."""
+    folder = entry.path if folder is None else Path(folder)
+    modules = [folder / f"{question}.py" for question in QUESTIONS]
+    return tuple(module.stem for module in modules if not module.is_file() or module.is_symlink())
 
 
 def question_scores(results):
@@ -277,7 +329,9 @@ def grade_entry(entry, json_path, timeout=DEFAULT_ENTRY_TIMEOUT, threads=None):
     json_path.unlink(missing_ok=True)
     run = GradeRun(entry=entry)
     started = time.monotonic()
-    run.returncode, output, timed_out, run.cpu_seconds = _run_pytest(grade_command(entry.path, json_path), timeout, threads)
+    with submission_folder(entry) as folder:
+        run.returncode, output, timed_out, run.cpu_seconds = _run_pytest(grade_command(folder, json_path), timeout, threads)
+        absent = absent_questions(entry, folder)
     run.seconds = time.monotonic() - started
     run.log = output[-4000:]
     if timed_out:
@@ -286,7 +340,7 @@ def grade_entry(entry, json_path, timeout=DEFAULT_ENTRY_TIMEOUT, threads=None):
         run.differences.append(Difference("grading", f"grading broke down (pytest exit code {run.returncode}): {_excerpt(run.log[-1500:], 1500)}"))
     else:
         run.results = json.loads(json_path.read_text())
-        run.differences.extend(compare(run.results, entry.expected, absent_questions(entry)))
+        run.differences.extend(compare(run.results, entry.expected, absent))
     return run
 
 

@@ -2,13 +2,19 @@
 
 Tests marked `corpus` grade every entry of fixtures/submissions with the real graders
 (one subprocess per entry, several at a time) and fail on any difference from its
-expected.yaml. The unmarked tests check the comparison itself on hand-made results.
+expected.yaml, on a file of the judge's that changed or a hostile process left running.
+The unmarked tests check the comparison on hand-made results and the special files.
 """
+import contextlib
+import hashlib
 import os
 import pwd
+import re
 import signal
+import stat
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +24,16 @@ from graders import corpus
 ENTRY_NAMES = [path.name for path in corpus.entry_folders()]
 HOSTILE_MARK = "HOSTILE_WAS_HERE"  # the file hostile-write-outside tries to create everywhere
 SHARED_MEMORY = Path("/dev/shm")  # a tmpfs every process shares: a file left there outlives the grading
+# What hostile entries aim links and writes at: the rubric, the reference, the harness, every entry.
+JUDGE_FILES = [corpus.PROJECT_ROOT / "fixtures" / "rubric.yaml", corpus.PROJECT_ROOT / "graders" / "verdict.py"]
+JUDGE_FILES += sorted((corpus.PROJECT_ROOT / "solutions").glob("q*.py")) + sorted(corpus.CORPUS_DIR.glob("*/*"))
+
+
+def _digests(paths):
+    return {str(path): hashlib.sha256(path.read_bytes()).hexdigest() for path in paths if path.is_file() and not path.is_symlink()}
+
+
+JUDGE_DIGESTS = _digests(JUDGE_FILES)  # taken at collection, before any grading
 
 
 @pytest.mark.corpus
@@ -41,6 +57,41 @@ def test_hostile_writes_stayed_in_the_worker(graded_corpus):
     places += [corpus.CORPUS_DIR, *corpus.entry_folders(), Path(pwd.getpwuid(os.getuid()).pw_dir), Path.home()]
     found = [str(place / HOSTILE_MARK) for place in places if (place / HOSTILE_MARK).exists()]
     assert not found, f"a submission wrote outside its work dir: {found} (delete them after fixing the sandbox)"
+
+
+@pytest.mark.corpus
+def test_hostile_entries_changed_none_of_the_judges_files(graded_corpus):
+    changed = [path for path, digest in JUDGE_DIGESTS.items() if _digests([Path(path)]).get(path) != digest]
+    assert not changed, f"files changed or removed while the corpus was graded: {changed}"
+
+
+def _markers():
+    """The MARKER each daemon-starting entry puts in its processes' command lines."""
+    found = re.findall(r'^MARKER = "(.+)"$', "\n".join(path.read_text() for path in sorted(corpus.CORPUS_DIR.glob("*/q*.py"))), re.M)
+    assert found, "no corpus entry starts a marked daemon any more"
+    return found
+
+
+def _marked_processes(markers):
+    found = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            command_line = Path(f"/proc/{entry}/cmdline").read_bytes()  # empty for a zombie
+        except OSError:
+            continue
+        found.update({int(entry): marker for marker in markers if marker.encode() in command_line})
+    return found
+
+
+@pytest.mark.corpus
+def test_no_hostile_process_outlived_its_grading(graded_corpus):
+    markers, deadline = _markers(), time.monotonic() + 10  # a bound on how long a killed process takes to go
+    while (left := _marked_processes(markers)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for pid in left:  # they must not outlive this test either
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    assert not left, f"processes of hostile entries still running after grading: {left}"
 
 
 # --- the comparison, on hand-made results -------------------------------------------------
@@ -134,8 +185,14 @@ def test_partial_points_count_as_failing():
         ({"failing": {"filter_cv2": "flipped"}}, "is not a question, check or case name"),
         ({"kind": "valid", "failing": {"q2": "flipped"}}, "a valid entry cannot list failing checks"),
         ({"extra": 1}, "unknown keys ['extra']"),
+        ({"special_files": ["q3.py"]}, "special_files must map file name -> kind"),
+        ({"special_files": {"q3.py": "device"}}, "special_files['q3.py'] must be one of"),
+        ({"special_files": {"../q3.py": "fifo"}}, "is not a plain file name"),
     ],
-    ids=["kind", "scores-incomplete", "scores-negative", "description", "keyword-not-text", "key-not-a-check", "valid-with-failing", "unknown-key"],
+    ids=[
+        "kind", "scores-incomplete", "scores-negative", "description", "keyword-not-text", "key-not-a-check",
+        "valid-with-failing", "unknown-key", "special-not-a-mapping", "special-unknown-kind", "special-path",
+    ],
 )
 def test_malformed_expectations_are_rejected_naming_the_problem(change, message):
     data = {"description": "d", "kind": "mutant", "scores": {"q1": 0, "q2": 0, "q3": 0, "q4": 0}, "failing": {}, **change}
@@ -154,6 +211,56 @@ def test_discover_loads_entries_and_reports_malformed_ones(tmp_path):
     assert entries[0].expected.scores == {"q1": 25.0, "q2": 25.0, "q3": 30.0, "q4": 20.0}
     assert [str(error) for error in errors] == [f"{tmp_path / 'q1-no-yaml'}: no expected.yaml"]
     assert corpus.absent_questions(entries[0]) == ("q1", "q2", "q3", "q4")
+
+
+SPECIAL_ENTRY = """description: special files
+kind: hostile
+scores: {q1: 25, q2: 0, q3: 0, q4: 0}
+special_files: {q3.py: fifo, q_notes.py: symlink-to-dev-zero, reference: symlink-outside}
+"""
+
+
+def _special_entry(tmp_path):
+    folder = tmp_path / "hostile-special"
+    folder.mkdir()
+    (folder / "q1.py").write_text("x = 1\n")
+    (folder / "expected.yaml").write_text(SPECIAL_ENTRY)
+    return folder
+
+
+def test_special_files_are_made_in_a_temporary_copy_of_the_entry(tmp_path):
+    entry = corpus.load_entry(_special_entry(tmp_path))
+    with corpus.submission_folder(entry) as folder:
+        assert folder != entry.path and (folder / "q1.py").read_text() == "x = 1\n"
+        assert stat.S_ISFIFO(os.lstat(folder / "q3.py").st_mode)
+        assert os.readlink(folder / "q_notes.py") == "/dev/zero"
+        assert Path(os.readlink(folder / "reference")) == corpus.OUTSIDE_FOLDER
+        assert corpus.absent_questions(entry, folder) == ("q2", "q3", "q4")
+    assert not folder.exists()
+    assert sorted(path.name for path in entry.path.iterdir()) == ["expected.yaml", "q1.py"]
+
+
+def test_an_entry_without_special_files_is_graded_in_place(tmp_path):
+    folder = _special_entry(tmp_path)
+    (folder / "expected.yaml").write_text(SPECIAL_ENTRY.replace("special_files", "# special_files"))
+    entry = corpus.load_entry(folder)
+    with corpus.submission_folder(entry) as graded:
+        assert graded == folder
+
+
+def test_a_special_file_cannot_replace_a_file_of_the_entry(tmp_path):
+    folder = _special_entry(tmp_path)
+    (folder / "q3.py").write_text("y = 2\n")
+    with pytest.raises(corpus.CorpusError, match=r"special_files \['q3.py'\] would replace files of the entry"):
+        corpus.load_entry(folder)
+
+
+def test_a_linked_or_piped_question_file_counts_as_absent(tmp_path):
+    (tmp_path / "q1.py").write_text("x = 1\n")
+    (tmp_path / "q2.py").symlink_to(tmp_path / "q1.py")
+    os.mkfifo(tmp_path / "q3.py")
+    entry = corpus.CorpusEntry(name="e", path=tmp_path, expected=_expect((0, 0, 0, 0)))
+    assert corpus.absent_questions(entry) == ("q2", "q3", "q4")
 
 
 def _run(kind, name="entry", differences=(), score=100.0):
