@@ -158,6 +158,7 @@ class Worker:
             read_only=(*sorted(python), *worker_files(), str(self.submission_copy), str(self.inbox), *map(str, self.settings.read_paths)),
             writable=str(self.workdir),
             devices=tuple(self._devices()),
+            files=jail.account_files(self.base, self.uid if self.uid is not None else os.getuid(), self.workdir),
         )
         return jail.bwrap_command(argv, binds, self._environment(), uid=self.uid)
 

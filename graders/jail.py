@@ -123,6 +123,7 @@ class Binds:
     read_only: tuple  # Python, the harness package, the submission copy, the argument folder, data
     writable: str  # the work folder
     devices: tuple = ()  # GPU device nodes, when a GPU is allowed
+    files: tuple = ()  # (source, target): files the judge made for it, e.g. its /etc/passwd
 
 
 def _outermost(paths):
@@ -138,7 +139,7 @@ def _outermost(paths):
 def bwrap_command(argv, binds, environment, uid=None):
     """The bwrap command line that runs `argv` confined; `uid` switches user (root judges only)."""
     read_only = [path for path in _outermost(binds.read_only) if path != "/usr" and not path.startswith("/usr/")]
-    targets = [*read_only, binds.writable, *_ETC_FILES, *_SYS_READ]
+    targets = [*read_only, binds.writable, *_ETC_FILES, *_SYS_READ, *(target for _, target in binds.files)]
     command = [bwrap_path(), *_unshares(), "--die-with-parent", "--new-session", "--hostname", "worker"]
     command += ["--ro-bind", "/usr", "/usr", *_host_link_arguments()]
     # Mounts first, binds after: a work folder under /tmp must not be hidden by the private /tmp.
@@ -148,6 +149,8 @@ def bwrap_command(argv, binds, environment, uid=None):
             command += ["--perms", "0755", "--dir", str(folder)]
     for path in (*_ETC_FILES, *_SYS_READ):
         command += ["--ro-bind-try", path, path]
+    for source, target in binds.files:
+        command += ["--ro-bind", source, target]
     for path in read_only:
         command += ["--ro-bind", path, path]
     command += ["--bind", binds.writable, binds.writable]
@@ -168,6 +171,16 @@ def bwrap_command(argv, binds, environment, uid=None):
     return command + list(argv)
 
 
+def account_files(folder, uid, home):
+    """An /etc/passwd and /etc/group naming only root and the worker: pwd.getpwuid() works, nothing of the host shows."""
+    folder = Path(folder)
+    (folder / "passwd").write_text(f"root:x:0:0:root:/root:/usr/sbin/nologin\nworker:x:{uid}:{uid}:hw9 worker:{home}:/usr/sbin/nologin\n")
+    (folder / "group").write_text(f"root:x:0:\nworker:x:{uid}:\n")
+    for name in ("passwd", "group"):
+        (folder / name).chmod(0o644)
+    return ((str(folder / "passwd"), "/etc/passwd"), (str(folder / "group"), "/etc/group"))
+
+
 def kill_uid(uid):
     """Kill every process running as `uid` (the worker's, daemonised children included)."""
     kill = shutil.which("kill") or "/bin/kill"
@@ -178,6 +191,7 @@ def allowed_environment(extra):
     """The judge's allowlisted variables plus the worker's own settings; nothing else crosses."""
     environment = {key: os.environ[key] for key in ENVIRONMENT_ALLOWED if key in os.environ}
     environment.setdefault("LANG", "C.UTF-8")
+    environment.update(USER="worker", LOGNAME="worker")
     environment["PATH"] = "/usr/local/bin:/usr/bin:/bin"
     environment.update(extra)
     return environment

@@ -156,6 +156,7 @@ def default_read_paths(extra=(), own_proc=False):
     paths.update(p for p in sys.path if p and os.path.isdir(p) and "site-packages" in p)
     paths.update(["/usr", "/lib", "/lib64", "/sys", "/dev", "/opt", "/bin", "/sbin"])
     paths.update(["/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/alternatives"])
+    paths.update(["/etc/passwd", "/etc/group", "/etc/nsswitch.conf"])  # world-readable: pwd.getpwuid() works
     paths.update([f"/proc/{os.getpid()}", *_PROC_SHARED] if own_proc else ["/proc"])
     paths.update(os.path.realpath(p) for p in list(paths))
     paths.update(extra)

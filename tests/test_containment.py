@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 import uuid
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -221,6 +222,10 @@ def test_a_class_attacker_changes_no_classmate_grade_or_file(tmp_path):
     shutil.copytree(corpus.CORPUS_DIR / "q4-padding-once", klass / "s002", ignore=shutil.ignore_patterns("expected.yaml"))
     _, marker = copy_with_fresh_marker("hostile-class-attacker", klass / "s003")
     (klass / "s003" / "expected.yaml").unlink()
+    # A name that is not UTF-8 (a zip from an old Windows archiver) must neither stop the batch nor lose the grade.
+    with zipfile.ZipFile(os.fsdecode(os.fsencode(klass) + b"/caf\xe9-s004.zip"), "w") as archive:
+        for name in QUESTION_FILES:
+            archive.write(ROOT / "solutions" / name, name)
     before = _hashes(klass)
     # Fresh judges put each worker's folder under --out (forked ones keep /tmp): the attacker
     # then reads the class's and the grades' real paths off its own working folder.
@@ -238,6 +243,7 @@ def test_a_class_attacker_changes_no_classmate_grade_or_file(tmp_path):
         code, output = run_grade(klass / victim, "--out", tmp_path / f"alone-{victim}", "--jobs", "1", *options, timeout=900)
         assert code == 0, output[-3000:]
         assert _scores(rows[victim]) == _scores(gradebook(tmp_path / f"alone-{victim}")[victim]), victim
+    assert rows["caf%E9-s004"]["total"] == "100" and rows["caf%E9-s004"]["status"] == "graded", rows.get("caf%E9-s004")
 
     expected = corpus.load_entry(corpus.CORPUS_DIR / "hostile-class-attacker").expected
     results = json.loads((tmp_path / "grades" / "students" / "s003" / "results.json").read_text())

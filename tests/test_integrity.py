@@ -47,6 +47,14 @@ def graded(tmp_path):
         submission.close()
 
 
+@pytest.fixture(params=[jail.Level.NAMESPACES, jail.Level.LANDLOCK], ids=lambda level: level.label)
+def level(request):
+    """Each sandbox level this platform can give a worker."""
+    if request.param > planned_level():
+        pytest.skip(f"this platform gives workers {planned_level().label} only")
+    return request.param
+
+
 def _npy(path, array):
     np.save(path, array, allow_pickle=False)
     return path
@@ -149,7 +157,7 @@ def test_the_worker_sees_only_the_allowlisted_environment(graded, monkeypatch):
     submission = graded(q1="import os\ndef env():\n    return sorted(os.environ)\n")
     names = submission.call("q1", "env").value
     assert "HW9_JUDGE_SECRET" not in names and not any(name.startswith("PYTEST") for name in names)
-    own = {"HOME", "KERAS_HOME", "TMPDIR", "MPLCONFIGDIR", "TF_CPP_MIN_LOG_LEVEL", "KERAS_BACKEND", "PYTHONHASHSEED", "PYTHONDONTWRITEBYTECODE", "PYTHONPATH", "PATH", "CUDA_VISIBLE_DEVICES", "PWD"}
+    own = {"HOME", "KERAS_HOME", "TMPDIR", "MPLCONFIGDIR", "TF_CPP_MIN_LOG_LEVEL", "KERAS_BACKEND", "PYTHONHASHSEED", "PYTHONDONTWRITEBYTECODE", "PYTHONPATH", "PATH", "CUDA_VISIBLE_DEVICES", "PWD", "USER", "LOGNAME"}
     assert set(names) <= own | set(jail.ENVIRONMENT_ALLOWED), set(names) - own - set(jail.ENVIRONMENT_ALLOWED)
 
 
@@ -197,10 +205,7 @@ def test_require_sandbox_refuses_to_grade_below_the_level(tmp_path):
     assert "--require-sandbox namespaces: workers here get only landlock" in completed.stderr
 
 
-@pytest.mark.parametrize("level", [jail.Level.NAMESPACES, jail.Level.LANDLOCK], ids=lambda level: level.label)
 def test_processes_a_call_started_die_when_it_ends(graded, level):
-    if level > planned_level():
-        pytest.skip(f"this platform gives workers {planned_level().label} only")
     source = textwrap.dedent(
         """
         import subprocess, sys
@@ -221,10 +226,7 @@ def test_processes_a_call_started_die_when_it_ends(graded, level):
     assert submission.call("q1", "alive", pid).value == "killed by 9"
 
 
-@pytest.mark.parametrize("level", [jail.Level.NAMESPACES, jail.Level.LANDLOCK], ids=lambda level: level.label)
 def test_the_worker_reads_its_own_modules_only(graded, level):
-    if level > planned_level():
-        pytest.skip(f"this platform gives workers {planned_level().label} only")
     source = textwrap.dedent(
         """
         import graders.worker, os
@@ -262,10 +264,7 @@ def test_an_array_whose_header_lies_about_its_size_is_refused_unallocated(tmp_pa
         protocol.ExchangeFolder(tmp_path).load(name)
 
 
-@pytest.mark.parametrize("level", [jail.Level.NAMESPACES, jail.Level.LANDLOCK], ids=lambda level: level.label)
 def test_no_prlimit_on_other_processes_even_at_the_graders_uid(graded, level):
-    if level > planned_level():
-        pytest.skip(f"this platform gives workers {planned_level().label} only")
     source = textwrap.dedent(
         """
         import os, resource
@@ -282,3 +281,14 @@ def test_no_prlimit_on_other_processes_even_at_the_graders_uid(graded, level):
     assert submission.call("q1", "own").value is True
     assert submission.call("q1", "parent").message.startswith("raised PermissionError")
     assert "seccomp" in submission.sandbox.description
+
+
+def test_the_worker_knows_its_own_user_and_nothing_of_the_hosts(graded, level):
+    source = "import os, pwd, getpass\ndef who():\n    return getpass.getuser(), pwd.getpwuid(os.getuid()).pw_name, len(pwd.getpwall())\n"
+    submission = graded(q1=source)
+    submission.settings.level = level
+    result = submission.call("q1", "who")
+    if level is jail.Level.NAMESPACES:
+        assert result.value == ("worker", "worker", 2), result  # root and itself only
+    else:  # the host's /etc/passwd, which lacks a uid of the worker's own
+        assert result.ok or "uid not found" in result.message, result
