@@ -96,6 +96,7 @@ class Worker:
         self.log_path = self.base / "worker.log"
         self.sandbox = ""
         self.limits = {}  # what the worker last said of its own limits
+        self._init_pid = None
         self._next_id = 1
         self._buffer = b""
         self._pending_warm_up = None  # (request id, timeout) answered before the next request
@@ -166,8 +167,7 @@ class Worker:
         request_read, self._request_write = os.pipe()
         self._response_read, response_write = os.pipe()
         switch_user = self.uid is not None and self.level is not jail.Level.NAMESPACES
-        if self.level is not jail.Level.NAMESPACES:
-            _adopt_orphans()
+        _adopt_orphans()
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 self._command(request_read, response_write),
@@ -184,6 +184,9 @@ class Worker:
         os.close(request_read)
         os.close(response_write)
         hello = self._receive(0, self.settings.start_timeout)
+        # bwrap's monitor exits without reaping its init: this judge (the subreaper) does, so
+        # the worker's CPU time is accounted to the grading.
+        self._init_pid = min(jail.children(self.process.pid), default=None) if self.level is jail.Level.NAMESPACES else None
         value = hello.get("value") if isinstance(hello.get("value"), dict) else {}
         self.sandbox = str(value.get("sandbox", ""))[:300]
 
@@ -288,6 +291,7 @@ class Worker:
                 pass
             self.process.wait()
         _live_workers.discard(self.process.pid)
+        self._reap_init(1.0)
         if self.level is not jail.Level.NAMESPACES:
             self.kill_strays()
         if self.uid is not None and self.level is not jail.Level.NAMESPACES:
@@ -299,7 +303,34 @@ class Worker:
                 pass
         self._request_write = self._response_read = -1
 
-    def close(self):
+    def _reap_init(self, grace):
+        """Wait for bwrap's init (re-parented here) to exit; after `grace` seconds kill it, then give up."""
+        pid, self._init_pid = self._init_pid, None
+        if pid is None:
+            return
+        for deadline, kill_after in ((time.monotonic() + grace, True), (time.monotonic() + grace + 5, False)):
+            while time.monotonic() < deadline:
+                try:
+                    if os.waitpid(pid, os.WNOHANG)[0]:
+                        return
+                except ChildProcessError:
+                    return  # reaped by bwrap after all, or never ours
+                time.sleep(0.01)
+            if kill_after:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    return
+
+    def close(self, grace=5.0):
+        """End the worker by closing its requests (so its CPU time is accounted to this judge), then kill."""
+        if self.process.poll() is None and self._request_write >= 0:
+            os.close(self._request_write)
+            self._request_write = -1
+            try:
+                self.process.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                pass
         self.kill()
         shutil.rmtree(self.base, ignore_errors=True)
 

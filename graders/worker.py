@@ -91,6 +91,7 @@ def main():
         message["limits"] = sandbox.current_limits()
         responses.write(protocol.dumps(message))
         responses.flush()
+    os._exit(0)  # the judge closed its requests: no interpreter teardown (TensorFlow's takes seconds)
 
 
 if __name__ == "__main__":
