@@ -374,9 +374,13 @@ def _own_uid(sequence, level):
 
 
 def _python_usable_by_others():
-    """Outside namespaces another uid runs the host's Python in place: it must be able to."""
-    path = Path(os.path.realpath(sys.executable))
-    return all(os.stat(folder).st_mode & 0o001 for folder in path.parents) and os.stat(path).st_mode & 0o001 != 0
+    """Outside namespaces another uid runs the host's Python in place: it must reach the interpreter, its packages and the harness."""
+    needed = [Path(os.path.realpath(sys.executable)), Path(sys.prefix), *map(Path, worker_files())]
+    folders = {folder for path in needed for folder in path.parents}
+    try:
+        return all(os.stat(folder).st_mode & 0o001 for folder in folders) and all(os.stat(path).st_mode & 0o004 for path in needed)
+    except OSError:
+        return False
 
 
 def sandbox_info(worker):
