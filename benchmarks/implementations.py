@@ -7,7 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from solutions import conv, fastconv
+from graders.oracles import conv
+from benchmarks import fastconv
 
 # The float64 oracle runs one full-image pass per tap; above this it takes seconds per call.
 ORACLE_MAX_SIZE = 1024

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Q3's full check on a GPU machine, from a clean checkout: install, then search (30 trials),
 # retrain the best model 50 epochs and score it on the test set. Arguments go to
-# `python -m graders.gpu_run` (see --help); small numbers run it on a CPU with --cpu.
+# `python -m graders.questions.q3.gpu_run` (see --help); small numbers run it on a CPU with --cpu.
 #   HW9_WHEELS=DIR  install offline from the wheels in DIR (no registry reachable)
 #   HW9_CIFAR10=... where CIFAR-10 is (official tar.gz / folder, or the JPEG archive)
 set -euo pipefail
@@ -15,4 +15,4 @@ if command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
     version=$(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("tensorflow"))')
     .venv/bin/python -m pip install --quiet "tensorflow[and-cuda]==$version"
 fi
-exec .venv/bin/python -m graders.gpu_run "$@"
+exec .venv/bin/python -m graders.questions.q3.gpu_run "$@"

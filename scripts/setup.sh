@@ -23,4 +23,4 @@ if ! command -v bwrap >/dev/null 2>&1; then
         echo "setup: bubblewrap (bwrap) is not installed and this user cannot install it: workers will get Landlock only (install the 'bubblewrap' package for namespaces)" >&2
     fi
 fi
-.venv/bin/python -m graders.jail
+.venv/bin/python -m graders.judge.jail

@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from graders import corpus
-from solutions import data
+from graders.selftest import corpus
+from graders.cifar10 import data
 
 _CORPUS_KEY = pytest.StashKey["GradedCorpus"]()
 

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from solutions import conv
+from graders.oracles import conv
 
 GOLDEN_PATCH = np.array([[131, 162, 232], [104, 93, 139], [243, 26, 252]], dtype=np.uint8)
 Q2_KERNELS = {

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from graders import corpus
+from graders.selftest import corpus
 
 ENTRY_NAMES = [path.name for path in corpus.entry_folders()]
 HOSTILE_MARK = "HOSTILE_WAS_HERE"  # the file hostile-write-outside tries to create everywhere
 SHARED_MEMORY = Path("/dev/shm")  # a tmpfs every process shares: a file left there outlives the grading
 # What hostile entries aim links and writes at: the rubric, the reference, the harness, every entry.
-JUDGE_FILES = [corpus.PROJECT_ROOT / "fixtures" / "rubric.yaml", corpus.PROJECT_ROOT / "graders" / "verdict.py"]
+JUDGE_FILES = [corpus.PROJECT_ROOT / "fixtures" / "rubric.yaml", corpus.PROJECT_ROOT / "graders" / "judge" / "verdict.py"]
 JUDGE_FILES += sorted((corpus.PROJECT_ROOT / "solutions").glob("q*.py")) + sorted(corpus.CORPUS_DIR.glob("*/*"))
 
 

@@ -1,4 +1,4 @@
-"""`python -m graders.gpu_run`, the GPU check's script, run end to end on the CPU with small numbers.
+"""`python -m graders.questions.q3.gpu_run`, the GPU check's script, run end to end on the CPU with small numbers.
 
 The same code path as on a GPU: data folder, worker, the submission's real Hyperband search,
 the tuner report, the best model retrained and scored on the test set by the judge.
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from graders import training
+from graders.questions.q3 import training
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,7 +20,7 @@ def _run_gpu_check(tmp_path, cifar, *numbers):
     report_dir = tmp_path / "report"
     environment = {**os.environ, **({"HW9_CIFAR10": str(cifar)} if cifar else {})}
     finished = subprocess.run(
-        [sys.executable, "-m", "graders.gpu_run", "--cpu", "--report-dir", str(report_dir), "--timeout", "900", *numbers],
+        [sys.executable, "-m", "graders.questions.q3.gpu_run", "--cpu", "--report-dir", str(report_dir), "--timeout", "900", *numbers],
         cwd=PROJECT_ROOT, env=environment, capture_output=True, text=True, timeout=1200, check=False,
     )
     return finished, finished.stdout + finished.stderr, report_dir

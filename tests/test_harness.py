@@ -6,9 +6,9 @@ import textwrap
 import numpy as np
 import pytest
 
-from graders.harness import GIB
-from graders.protocol import ExchangeFolder, Unsupported, decode, encode
-from graders.submission import Submission
+from graders.judge.harness import GIB
+from graders.worker.protocol import ExchangeFolder, Unsupported, decode, encode
+from graders.judge.submission import Submission
 
 
 def make_submission(folder, **modules):
@@ -205,7 +205,7 @@ def test_a_hanging_worker_dies_with_its_judge(tmp_path):
 
     make_submission(tmp_path / "student", q1="def hang():\n    while True:\n        pass\n")
     script = (
-        "import sys\nfrom graders.submission import Submission\n"
+        "import sys\nfrom graders.judge.submission import Submission\n"
         f"s = Submission({str(tmp_path / 'student')!r})\ns.start()\n"
         "print(s._worker.process.pid, flush=True)\ns.call('q1', 'hang', timeout=600)\n"
     )

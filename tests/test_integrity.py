@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from graders import jail, protocol, safe_files
-from graders.harness import planned_level
-from graders.submission import Submission
+from graders.judge import jail
+from graders.worker import protocol
+from graders.judge import safe_files
+from graders.judge.harness import planned_level
+from graders.judge.submission import Submission
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -199,7 +201,7 @@ def _worker_python_pid(submission):
 
 def test_require_sandbox_refuses_to_grade_below_the_level(tmp_path):
     env = {**os.environ, "HW9_NO_NAMESPACES": "1"}
-    command = [sys.executable, "-m", "pytest", str(ROOT / "graders" / "checks"), "-p", "no:cacheprovider", "-q", "--questions", "q1", "--require-sandbox", "namespaces"]
+    command = [sys.executable, "-m", "pytest", str(ROOT / "graders" / "questions"), "-p", "no:cacheprovider", "-q", "--questions", "q1", "--require-sandbox", "namespaces"]
     completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
     assert completed.returncode == 4, completed.stdout[-2000:] + completed.stderr[-2000:]
     assert "--require-sandbox namespaces: workers here get only landlock" in completed.stderr
@@ -229,9 +231,9 @@ def test_processes_a_call_started_die_when_it_ends(graded, level):
 def test_the_worker_reads_its_own_modules_only(graded, level):
     source = textwrap.dedent(
         """
-        import graders.worker, os
+        import graders.worker.main, os
         def read(name):
-            path = os.path.join(os.path.dirname(graders.worker.__file__), name)
+            path = os.path.join(os.path.dirname(graders.worker.main.__file__), name)
             try:
                 return open(path).read()[:20]
             except OSError as error:

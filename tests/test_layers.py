@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from solutions.layers import (
+from graders.oracles.layers import (
     LocallyConnected2D,
     locally_connected2d_output_shape,
     locally_connected2d_param_count,

@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from graders.rubric import RubricError, load_rubric
+from graders.judge.rubric import RubricError, load_rubric
 
 ROOT = Path(__file__).resolve().parent.parent
 RUBRIC = ROOT / "fixtures" / "rubric.yaml"
 
 
 def grade(*args, cwd=ROOT):
-    command = [sys.executable, "-m", "pytest", str(ROOT / "graders" / "checks"), "-p", "no:cacheprovider", "-q", *map(str, args)]
+    command = [sys.executable, "-m", "pytest", str(ROOT / "graders" / "questions"), "-p", "no:cacheprovider", "-q", *map(str, args)]
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600)
 
 
@@ -33,10 +33,16 @@ def test_the_shipped_rubric_sums_to_100_over_four_questions():
     assert rubric.max_score() == 100
 
 
-def test_points_not_summing_to_100_are_refused(tmp_path):
-    first = next(iter(yaml.safe_load(RUBRIC.read_text())["checks"]))
-    path = rubric_variant(tmp_path, lambda checks: checks[first].update(points=checks[first]["points"] + 1))
-    with pytest.raises(RubricError, match="points sum to 101"):
+def test_a_question_whose_entries_miss_its_points_stops_collection(tmp_path):
+    path = rubric_variant(tmp_path, lambda checks: checks["q1.pool2d_golden"].update(points=checks["q1.pool2d_golden"]["points"] + 1))
+    result = grade("--rubric", path, "--questions", "q1")
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "the q1 entries add up to 26 points, its descriptor gives it 25" in result.stdout + result.stderr
+
+
+def test_a_rubric_with_a_negative_point_is_refused(tmp_path):
+    path = rubric_variant(tmp_path, lambda checks: checks["q1.pool2d_golden"].update(points=-1))
+    with pytest.raises(RubricError, match="q1.pool2d_golden needs non-negative points, got -1"):
         load_rubric(path)
 
 
@@ -100,7 +106,7 @@ def test_an_exception_in_a_check_is_an_internal_error_not_the_students(tmp_path)
     (tmp_path / "break_one_check.py").write_text(BREAK_ONE_CHECK)
     results = tmp_path / "out" / "results.json"
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", str(ROOT / "graders" / "checks"), "-p", "no:cacheprovider", "-q", "-p", "break_one_check",
+        [sys.executable, "-m", "pytest", str(ROOT / "graders" / "questions"), "-p", "no:cacheprovider", "-q", "-p", "break_one_check",
          "--questions", "q1", "--grade-json", str(results)],
         cwd=ROOT, capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(tmp_path)},
     )
@@ -117,7 +123,7 @@ def test_an_exception_in_a_check_is_an_internal_error_not_the_students(tmp_path)
 
 @pytest.mark.parametrize("points, count", [(2, 3), (3, 7), (1.5, 4), (9, 5), (0, 3), (0.01, 3)], ids=str)
 def test_points_split_over_cases_add_up_exactly_in_hundredths(points, count):
-    from graders.plugin import split_points
+    from graders.judge.scoring import split_points
 
     shares = split_points(points, count)
     assert len(shares) == count and sum(round(share * 100) for share in shares) == round(points * 100)

@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from graders import corpus, training
+from graders.selftest import corpus
+from graders.questions.q3 import training
 
 CANNOT_LEARN = {
     # entry: {check: keyword its feedback must contain}
@@ -21,7 +22,7 @@ CANNOT_LEARN = {
 def _grade_slow_checks(entry, checks, grade_json):
     selection = " or ".join(check.split(".", 1)[1] for check in checks)
     command = [
-        sys.executable, "-m", "pytest", "graders/checks/test_q3_cifar.py", "-m", "slow", "-k", selection,
+        sys.executable, "-m", "pytest", "graders/questions/q3/checks_cifar.py", "-m", "slow", "-k", selection,
         "--submission", str(corpus.CORPUS_DIR / entry), "--grade-json", str(grade_json), "-q", "-p", "no:cacheprovider",
     ]
     finished = subprocess.run(command, cwd=corpus.PROJECT_ROOT, capture_output=True, text=True, timeout=1800, check=False)

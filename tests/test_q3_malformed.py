@@ -9,12 +9,12 @@ import types
 import numpy as np
 import pytest
 
-from graders import probes
-from graders import mistakes_q3 as spec
-from graders import q3_oracle as oracle
-from graders.checks import test_q3 as checks
-from graders.harness import CallResult
-from graders.protocol import Unsupported
+from graders.worker import probes
+from graders.questions.q3 import mistakes as spec
+from graders.questions.q3 import oracle
+from graders.questions.q3 import checks
+from graders.judge.harness import CallResult
+from graders.worker.protocol import Unsupported
 from solutions import q3 as reference
 
 GARBAGE = [None, -1, float("nan"), "x", True, [], {}, Unsupported("q3.Anything", ""), np.zeros((2, 10))]
@@ -138,8 +138,8 @@ TRAINING = {
 
 @pytest.mark.parametrize("probe", sorted(TRAINING))
 def test_every_damaged_training_answer_is_a_failed_check_never_a_crash(probe, tmp_path, monkeypatch):
-    from graders import training
-    from graders.checks import test_q3_cifar as cifar
+    from graders.questions.q3 import training
+    from graders.questions.q3 import checks_cifar as cifar
 
     monkeypatch.setattr(training, "plot_trials", lambda search, path, title, floor=None: path.write_bytes(b""))  # the slow part
     folder = types.SimpleNamespace(folder=tmp_path, holdout_labels=LABELS)
@@ -152,7 +152,7 @@ def test_every_damaged_training_answer_is_a_failed_check_never_a_crash(probe, tm
 
 
 def test_the_tuner_report_draws_trials_without_scores_or_brackets(tmp_path):
-    from graders import training
+    from graders.questions.q3 import training
 
     search = training.read_search({**TRAINING["search"], "trials": [{**TRIAL, "score": None, "tuner": {}}, {**TRIAL, "status": "FAILED", "score": None}]}, ("holdout",))
     _, png = training.write_tuner_report(search, tmp_path, "odd", "a title", floor=0.15)

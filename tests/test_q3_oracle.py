@@ -7,10 +7,12 @@ import keras
 import numpy as np
 import pytest
 
-from graders import answers, probes, q3_judge
-from graders import mistakes_q3 as spec
-from graders import q3_oracle as oracle
-from graders.protocol import Unsupported
+from graders.judge import answers
+from graders.worker import probes
+from graders.questions.q3 import judge as q3_judge
+from graders.questions.q3 import mistakes as spec
+from graders.questions.q3 import oracle
+from graders.worker.protocol import Unsupported
 
 POINTS = [dict(spec.GOLDEN_HPS), *(spec.random_point(np.random.default_rng(seed)) for seed in range(3))]
 RTOL, ATOL = 1e-4, 1e-6  # the graders' tolerances for float32 Keras probabilities

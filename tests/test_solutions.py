@@ -4,10 +4,10 @@ import keras_tuner
 import numpy as np
 import pytest
 
-from graders import mistakes_q3
-from graders.q3_judge import count_trials
+from graders.questions.q3 import mistakes as mistakes_q3
+from graders.questions.q3.judge import count_trials
 from solutions import q1, q2, q3, q4
-from solutions.layers import LocallyConnected2D
+from graders.oracles.layers import LocallyConnected2D
 
 POOL_INPUT = np.array([[2, 2, 7, 3], [9, 4, 6, 1], [8, 5, 2, 4], [3, 1, 2, 6]])
 PATCH = np.array([[131, 162, 232], [104, 93, 139], [243, 26, 252]], dtype=np.uint8)

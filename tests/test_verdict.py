@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from graders.harness import CallResult
-from graders.verdict import expect_close, expect_equal, expect_value_error, value_of
+from graders.judge.harness import CallResult
+from graders.judge.verdict import expect_close, expect_equal, expect_value_error, value_of
 
 
 def _failure(check, *args, **kwargs):

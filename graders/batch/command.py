@@ -13,8 +13,8 @@ from graders.batch.ids import printable
 from graders.batch.inputs import find_submissions
 from graders.batch.progress import Progress
 from graders.batch.runner import Runner, is_current, prepare, submission_fingerprint
-from graders.corpus import default_jobs
-from graders.harness import QUESTION_MODULES
+from graders import questions
+from graders.batch.processes import available_cores
 
 DEFAULT_TIMEOUT = 600.0
 INTERRUPTED_EXIT = 130
@@ -34,11 +34,11 @@ def _positive(kind):
 
 
 def _questions(text):
-    questions = tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
-    unknown = [name for name in questions if name not in QUESTION_MODULES]
-    if unknown or not questions:
-        raise argparse.ArgumentTypeError(f"expected questions among {','.join(QUESTION_MODULES)}, got {text!r}")
-    return questions
+    wanted = tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    unknown = [name for name in wanted if name not in questions.names()]
+    if unknown or not wanted:
+        raise argparse.ArgumentTypeError(f"expected questions among {','.join(questions.names())}, got {text!r}")
+    return wanted
 
 
 def parse_arguments(argv=None):
@@ -50,7 +50,7 @@ def parse_arguments(argv=None):
     )
     parser.add_argument("submissions", nargs="+", metavar="SUBMISSION", help="a submission folder, a .zip of one, or a folder of those (one per student)")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder (created if needed)")
-    parser.add_argument("--jobs", type=_positive(int), default=default_jobs(), help="submissions graded at once (default: CPU cores, %(default)s here)")
+    parser.add_argument("--jobs", type=_positive(int), default=available_cores(), help="submissions graded at once (default: CPU cores, %(default)s here)")
     parser.add_argument("--timeout", type=_positive(float), default=DEFAULT_TIMEOUT, help="seconds allowed per submission (default %(default)g)")
     parser.add_argument("--only", type=_questions, default=(), metavar="q1,q3", help="grade only these questions")
     parser.add_argument("--force", action="store_true", help="regrade submissions already graded")
@@ -183,7 +183,7 @@ def run(argv=None):
     layout = store.Layout(arguments.out)
     options = judges.GradingOptions(
         jobs=arguments.jobs, timeout=arguments.timeout, questions=arguments.only,
-        seed=arguments.grading_seed, preload=arguments.preload, cores=default_jobs(),
+        seed=arguments.grading_seed, preload=arguments.preload, cores=available_cores(),
         require_sandbox=arguments.require_sandbox,
     )
     try:

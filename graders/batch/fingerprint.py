@@ -12,12 +12,12 @@ import platform
 from importlib import metadata
 from pathlib import Path
 
+from graders import layout
 from graders.batch.inputs import submission_files
-from graders.harness import MAX_SUBMISSION_BYTES
+from graders.judge.harness import MAX_SUBMISSION_BYTES
 from graders.batch.unzip import ZipLimits
-from graders.safe_files import read_regular_file
+from graders.judge.safe_files import read_regular_file
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 GRADED_LIBRARIES = ("tensorflow", "keras", "keras-tuner", "numpy", "opencv-python-headless", "pytest")
 
 
@@ -43,9 +43,7 @@ def _grader_files(root):
     # Of the batch code, only the Q2 gallery runs inside grading; the rest just files results.
     batch = root / "graders" / "batch"
     yield from sorted(path for path in (root / "graders").rglob("*.py") if path.parent != batch or path.stem.startswith("gallery"))
-    yield root / "fixtures" / "rubric.yaml"
-    # The oracles; solutions/q*.py are a submission like any other, not part of the graders.
-    yield from sorted(path for path in (root / "solutions").glob("*.py") if not path.stem[:1] == "q")
+    yield root / layout.DEFAULT_RUBRIC.relative_to(layout.PROJECT_ROOT)
 
 
 def _version(distribution):
@@ -55,7 +53,7 @@ def _version(distribution):
         return None
 
 
-def grader_fingerprint(options, root=PROJECT_ROOT):
+def grader_fingerprint(options, root=layout.PROJECT_ROOT):
     """SHA-256 of everything besides the submission that a grade depends on."""
     digest = hashlib.sha256()
     for path in _grader_files(root):

@@ -3,7 +3,7 @@
 Loaded with `-p graders.batch.gallery_plugin --q2-gallery DIR`. Once the last check
 has run, it calls the student's `filter_cv2` and `filter_keras` on `test_image()` with
 each contract kernel through the same confined worker the checks used, and writes the
-outputs, the float64 reference (`solutions.conv.filter2d`) and their difference as
+outputs, the float64 reference (`graders.oracles.conv.filter2d`) and their difference as
 PNGs with a `gallery.json` index. It never changes a grade: any failure becomes a note.
 """
 import json
@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from graders.batch import gallery_images as images
-from graders.mistakes_q2 import KERNEL_NAMES, contract_kernel
+from graders.judge.settings import CALL_TIMEOUT_S
+from graders.questions.q2.mistakes import KERNEL_NAMES, contract_kernel
 
 FUNCTIONS = ("filter_cv2", "filter_keras")
-CALL_TIMEOUT = 30.0
 
 
 def pytest_addoption(parser):
@@ -25,22 +25,17 @@ def pytest_addoption(parser):
     )
 
 
-def _q2_selected(config):
-    wanted = config.getoption("--questions")
-    return not wanted or "q2" in {name.strip() for name in wanted.split(",")}
-
-
 @pytest.fixture(scope="session", autouse=True)
-def _q2_gallery(request, submission):
+def _q2_gallery(request, settings, submission):
     yield
     folder = request.config.getoption("--q2-gallery")
-    if folder and _q2_selected(request.config):
+    if folder and (not settings.questions or "q2" in settings.questions):
         write_gallery(submission, Path(folder))
 
 
 def _one_output(submission, function, image, kernel, reference, stem, folder):
     """The gallery entry of one function on one kernel; PNGs written beside it."""
-    result = submission.call("q2", function, image, kernel, timeout=CALL_TIMEOUT)
+    result = submission.call("q2", function, image, kernel, timeout=CALL_TIMEOUT_S)
     if not result.ok:
         return {"note": f"{function} failed: {result.message}", "failure": result.failure}
     value = result.value
@@ -60,7 +55,7 @@ def _one_output(submission, function, image, kernel, reference, stem, folder):
 
 def build_gallery(submission, folder):
     """Write the PNGs into `folder`; return the gallery index (a JSON-able dict)."""
-    from solutions import conv
+    from graders.oracles import conv
 
     image = images.test_image()
     images.write_png(folder / "input.png", image)

@@ -7,8 +7,8 @@ from graders.batch.results import MAX_RESULTS_BYTES, read_results
 from graders.batch.html_page import esc, link, page, points, status_cell
 from graders.batch.html_student import student_page
 from graders.batch.store import write_text_atomically
-from graders.harness import QUESTION_MODULES
-from graders.safe_files import read_regular_file
+from graders import questions
+from graders.judge.safe_files import read_regular_file
 
 STUDENT_PAGE = "index.html"
 MISTAKE_STUDENT_LINKS = 8
@@ -56,11 +56,11 @@ def _summary(records):
 
 
 def _score_table(records, maxima):
-    headers = "".join(f'<th class="num">{q}{f" ({points(maxima[q])})" if q in maxima else ""}</th>' for q in QUESTION_MODULES)
+    headers = "".join(f'<th class="num">{q}{f" ({points(maxima[q])})" if q in maxima else ""}</th>' for q in questions.names())
     rows = []
     for student, record in sorted(records.items()):
         graded = record.status == "graded"
-        cells = "".join(f'<td class="num">{points(record.scores.get(q))}</td>' for q in QUESTION_MODULES)
+        cells = "".join(f'<td class="num">{points(record.scores.get(q))}</td>' for q in questions.names())
         total = points(record.total) if graded else ""
         rows.append(
             f"<tr><td>{link(['students', student, STUDENT_PAGE], student)}</td>{cells}"

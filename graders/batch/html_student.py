@@ -2,8 +2,8 @@
 from graders.batch.html_page import esc, page, points, status_cell
 from graders.batch.results import hw9_data
 from graders.batch.statistics import lost_points
-from graders.harness import QUESTION_MODULES
-from graders.safe_files import UnsafeFile, read_tail
+from graders import questions
+from graders.judge.safe_files import UnsafeFile, read_tail
 
 CLASS_PAGE = "../../report.html"
 LOG_LINES = 40
@@ -17,7 +17,7 @@ NAMES_SHOWN = 6
 def _question_table(record):
     rows = "".join(
         f'<tr><td><a href="#{q}">{q}</a></td><td class="num">{points(record.scores[q])} / {points(record.max_scores.get(q))}</td></tr>'
-        for q in QUESTION_MODULES
+        for q in questions.names()
         if q in record.scores
     )
     total = f'<tr><th>total</th><th class="num">{points(record.total)} / {points(sum(record.max_scores.values()))}</th></tr>'

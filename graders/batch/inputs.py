@@ -14,10 +14,10 @@ from pathlib import Path
 
 from graders.batch.ids import UNNAMED, student_id
 from graders.batch.unzip import InvalidSubmission, is_junk, unwrap
-from graders.harness import QUESTION_MODULES
-from graders.safe_files import iter_regular_files
+from graders import questions
+from graders.judge.safe_files import iter_regular_files
 
-QUESTION_FILES = tuple(f"{module}.py" for module in QUESTION_MODULES)
+QUESTION_FILES = tuple(f"{question.module}.py" for question in questions.all_questions())
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """How one submission's grading process is started, and what its exit means.
 
 The judge is the project's pytest plugin run on the submission:
-`python -m pytest graders/checks --submission S --grade-json F -q -p no:cacheprovider`,
+`python -m pytest <each question's checks> --submission S --grade-json F -q -p no:cacheprovider`,
 plus the Q2 gallery plugin. With `preload`, the libraries every judge imports
 (TensorFlow, Keras, keras-tuner, OpenCV, pytest) are imported once in this process and
 each judge is a fork of it running `pytest.main` with the same arguments, which saves
@@ -18,20 +18,21 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from graders import layout, questions
+from graders.judge import jail
 from graders.batch import processes
 from graders.batch.results import graded_reason, hw9_data, internal_errors_note, kept_points, read_results, stopped_results
-from graders.safe_files import UnsafeFile, read_tail
+from graders.judge.safe_files import UnsafeFile, read_tail
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PRELOADED_LIBRARIES = ("numpy", "cv2", "yaml", "pytest", "tensorflow", "keras", "keras_tuner")
-PROJECT_PACKAGES = ("graders", "solutions", "conftest")
+PROJECT_PACKAGES = ("graders", "conftest")
 # Installed pytest plugins no check uses. Hypothesis's imports hypothesis at the end of every
 # run, and pytest re-rewrites its asserts each time (bytecode writing is off): 2 s of CPU.
 # unraisableexception runs gc.collect() five times at exit, 0.3-0.7 s with TensorFlow loaded.
 UNUSED_PLUGINS = ("-p", "no:hypothesispytest", "-p", "no:benchmark", "-p", "no:unraisableexception")
 PARTIAL_RESULTS = "results.partial.json"  # beside results.json, rewritten by the judge after every check
 LOG_TAIL_BYTES = 64 * 1024
-SANDBOX_LEVELS = ("none", "landlock", "namespaces")  # weakest first; each includes the one before
+SANDBOX_LEVELS = tuple(level.label for level in jail.Level)  # weakest first; each includes the one before
 SANDBOX_DESCRIPTIONS = {
     "namespaces": "bubblewrap namespaces, with Landlock and resource limits inside",
     "landlock": "Landlock and resource limits",
@@ -60,7 +61,7 @@ class GradingOptions:
 
 def judge_arguments(submission, staging, options):
     arguments = [
-        "graders/checks", "--submission", str(submission), "--grade-json", str(staging / "results.json"),
+        *(str(path) for question in questions.all_questions() for path in question.check_files()), "--submission", str(submission), "--grade-json", str(staging / "results.json"),
         "-q", "-p", "no:cacheprovider", *UNUSED_PLUGINS, "-p", "graders.batch.gallery_plugin", "--q2-gallery", str(staging / "q2"),
         "--grading-seed", str(options.seed), "--require-sandbox", options.require_sandbox,
     ]
@@ -137,8 +138,8 @@ def start_judge(submission, staging, temporary_dir, options):
     env = judge_environment(options, temporary_dir)
     log = staging / "grading.log"
     if options.preload:
-        return processes.spawn(lambda: _pytest_with_fresh_project_modules(arguments), log, env, PROJECT_ROOT)
-    return processes.spawn([sys.executable, "-m", "pytest", *arguments], log, env, PROJECT_ROOT)
+        return processes.spawn(lambda: _pytest_with_fresh_project_modules(arguments), log, env, layout.PROJECT_ROOT)
+    return processes.spawn([sys.executable, "-m", "pytest", *arguments], log, env, layout.PROJECT_ROOT)
 
 
 def _log_excerpt(log_path, limit=300):
@@ -215,16 +216,11 @@ def outcome(staging, wait_status, timed_out, timeout, max_score=None):
 
 def sandbox_in_force():
     """(level, description) of the sandbox the judges' workers will get here; level "" if unknown."""
-    from graders import harness, jail, sandbox
+    from graders.judge import harness
 
     try:
-        if hasattr(sandbox, "detect_level"):
-            level = sandbox.detect_level()
-            return level.name.lower(), str(getattr(level, "description", "") or "")
-        if hasattr(harness, "planned_level"):
-            level = harness.planned_level().name.lower()
-            why_not = jail.namespaces_unavailable() if hasattr(jail, "namespaces_unavailable") else None
-            return level, SANDBOX_DESCRIPTIONS.get(level, "") + (f" (no namespaces: {why_not})" if why_not else "")
+        level = harness.planned_level().label
+        why_not = jail.namespaces_unavailable()
+        return level, SANDBOX_DESCRIPTIONS.get(level, "") + (f" (no namespaces: {why_not})" if why_not else "")
     except Exception as error:  # the grading still runs; each judge reports its own sandbox
         return "", f"it could not be determined ({type(error).__name__}: {error})"
-    return "", "this version of the harness does not say"

@@ -32,6 +32,14 @@ def become_subreaper():
     return _prctl(_PR_SET_CHILD_SUBREAPER, 1)
 
 
+def available_cores():
+    """The cores this process may run on (its affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
 def thread_count():
     try:
         return len(os.listdir("/proc/self/task"))

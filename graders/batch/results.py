@@ -12,11 +12,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from graders.corpus import question_scores
-from graders.safe_files import read_regular_file
+from graders import layout
+from graders.selftest.corpus import question_scores
+from graders.judge.safe_files import read_regular_file
 
 MAX_RESULTS_BYTES = 64 * 2**20
-RUBRIC = Path(__file__).resolve().parents[2] / "fixtures" / "rubric.yaml"
 NAMES_SHOWN = 5
 
 
@@ -103,10 +103,10 @@ def kept_points(count):
 
 def planned_max_score(questions=()):
     """The points the graded questions are worth in the rubric; None if it cannot be read."""
-    from graders.rubric import load_rubric
+    from graders.judge.rubric import load_rubric
 
     try:
-        rubric = load_rubric(RUBRIC)
+        rubric = load_rubric(layout.DEFAULT_RUBRIC)
         return float(sum(rubric.max_score(question) for question in (questions or rubric.questions())))
     except Exception:  # the plugin reports a bad rubric; here it only costs the stopped results their maximum
         return None

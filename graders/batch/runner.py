@@ -17,8 +17,8 @@ from graders.batch import judges, processes, results, store
 from graders.batch.fingerprint import content_hash
 from graders.batch.inputs import submission_root, submission_size
 from graders.batch.unzip import InvalidSubmission, extract_zip
-from graders.harness import MAX_SUBMISSION_BYTES
-from graders.safe_files import UnsafeFile
+from graders.judge.harness import MAX_SUBMISSION_BYTES
+from graders.judge.safe_files import UnsafeFile
 
 POLL_SECONDS = 0.1
 # Rough relative grading cost of each question file, to start the longest first.

@@ -18,13 +18,13 @@ from pathlib import Path
 
 from graders.batch.ids import printable
 from graders.batch.permissions import file_mode, publish
-from graders.harness import QUESTION_MODULES
-from graders.safe_files import UnsafeFile, read_regular_file
+from graders import questions
+from graders.judge.safe_files import UnsafeFile, read_regular_file
 
 STATUSES = ("graded", "timeout", "crashed", "invalid")
 RECORD_FORMAT = 1
 MAX_RECORD_BYTES = 2**20
-GRADEBOOK_COLUMNS = ("student_id", *QUESTION_MODULES, "total", "status", "reason", "seconds", "sandbox")
+GRADEBOOK_COLUMNS = ("student_id", *questions.names(), "total", "status", "reason", "seconds", "sandbox")
 
 
 @dataclass
@@ -59,7 +59,7 @@ class Record:
             "student_id": self.student, "status": self.status, "reason": self.reason, "seconds": f"{self.seconds:.1f}",
             "sandbox": self.sandbox,
         }
-        for question in QUESTION_MODULES:
+        for question in questions.names():
             row[question] = _points(self.scores[question]) if question in self.scores else ""
         # A stopped grading keeps the points of its finished checks: they are a total too.
         row["total"] = _points(self.total) if self.status == "graded" or self.scores else ""

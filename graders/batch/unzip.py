@@ -12,8 +12,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from graders.harness import MAX_SUBMISSION_BYTES
-from graders.safe_files import UnsafeFile, read_regular_file
+from graders.judge.harness import MAX_SUBMISSION_BYTES
+from graders.judge.safe_files import UnsafeFile, read_regular_file
 
 # Files macOS and Python leave behind, never part of a submission.
 JUNK_PARTS = ("__MACOSX", "__pycache__", ".DS_Store")

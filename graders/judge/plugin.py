@@ -1,0 +1,201 @@
+"""The pytest plugin that turns the question packages' checks into a grade.
+
+Registered through the `pytest11` entry point `hw9`, so `pytest --submission DIR` grades
+from any folder once the package is installed. Checks are the `test_<check>` functions of
+`graders/questions/qN/checks*.py`; `qN.<check>` is their rubric name. Settings:
+`graders.judge.settings`; fixtures: `graders.judge.fixtures`; scores: `graders.judge.scoring`.
+"""
+import importlib
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from graders import questions
+from graders.judge import harness, jail, scoring, settings
+from graders.judge.naming import case_name, check_name, defined_checks, is_check, question_of
+from graders.judge.report import GradeReport, write_json_atomically
+from graders.judge.rubric import RubricError, load_rubric
+from graders.judge.state import STATE, GradingState, judge_limits, state_of
+
+pytest_plugins = ["graders.judge.fixtures"]
+MARKERS = (
+    "slow: trains on CIFAR-10 or runs a real tuner search; not run unless selected with -m",
+    "gpu: needs a GPU and CIFAR-10; skipped with a reason otherwise",
+)
+UNSELECTED_BY_DEFAULT = ("slow", "gpu")  # without -m, a grading runs neither (they are worth 0 points)
+# Third-party libraries' warnings are no part of a grade report.
+THIRD_PARTY_MODULES = r"(?!graders\b|solutions\b|tests\b)"
+
+
+def pytest_addoption(parser):
+    settings.register(parser)
+
+
+def pytest_configure(config):
+    for marker in MARKERS:
+        config.addinivalue_line("markers", marker)
+    try:
+        grading = settings.resolve(config)
+        rubric = load_rubric(grading.rubric)
+    except (ValueError, RubricError) as error:
+        raise pytest.UsageError(str(error)) from None
+    config.stash[STATE] = GradingState(settings=grading, rubric=rubric)
+    if config.args_source == pytest.Config.ArgsSource.INVOCATION_DIR:
+        # No paths and no testpaths: grade, wherever pytest was started.
+        config.args = [str(path) for question in questions.all_questions() for path in question.check_files()]
+
+
+def pytest_unconfigure(config):
+    state = config.stash.get(STATE, None)
+    if state is not None and state.importer is not None:
+        state.importer.join()  # never let the interpreter finalise under a half-done TensorFlow import
+
+
+def pytest_collect_file(file_path, parent):
+    """The question packages' `checks*.py` are test modules whatever python_files says."""
+    explicit = parent.session.isinitpath(file_path)  # pytest's own collector takes a file named on the command line
+    if not explicit and file_path.suffix == ".py" and file_path.name.startswith("checks") and questions.question_of_path(file_path):
+        return pytest.Module.from_parent(parent, path=file_path)
+    return None
+
+
+def pytest_itemcollected(item):
+    if is_check(item):
+        item.name_for_report = case_name(item)
+
+
+def _present_modules(state):
+    """Question modules of the submission that are regular files (a link or FIFO is not read)."""
+    folder = Path(state.settings.submission)
+    return {question.module for question in questions.all_questions() if _is_regular(folder / f"{question.module}.py")}
+
+
+def _is_regular(path):
+    return path.is_file() and not path.is_symlink()
+
+
+def pytest_runtest_setup(item):
+    """A check of a question whose file is missing fails at once, without its oracle."""
+    if is_check(item):
+        module = question_of(item).module
+        if module not in _present_modules(state_of(item.config)):
+            pytest.fail(f"{module}.py is missing from the submission", pytrace=False)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    checks = [item for item in items if is_check(item)]
+    if not checks:
+        return
+    state = state_of(config)
+    try:
+        state.rubric.check_against(defined_checks(), questions.all_questions())
+    except RubricError as error:
+        raise pytest.UsageError(str(error)) from None
+    state.level = _sandbox_level(state.settings.require_sandbox)
+    keep = [item for item in items if not is_check(item) or _selected(item, state.settings.questions, config)]
+    if len(keep) < len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in keep])
+        items[:] = keep
+    present = _present_modules(state)
+    if any(question.needs_keras and question.module in present for question in questions.all_questions()):
+        # Keras oracles: import in the background, overlapping the worker's start.
+        state.importer = threading.Thread(target=importlib.import_module, args=("keras_tuner",), daemon=True)
+        state.importer.start()
+    by_check = {}
+    for item in items:
+        if is_check(item):
+            by_check.setdefault(check_name(item), []).append(item.name_for_report)
+            item.add_marker(pytest.mark.filterwarnings(f"ignore::Warning:{THIRD_PARTY_MODULES}"))
+    for name, case_names in by_check.items():
+        state.cases.update(zip(case_names, scoring.split_points(state.rubric[name].points, len(case_names))))
+
+
+def _selected(item, wanted, config):
+    if wanted and question_of(item).name not in wanted:
+        return False
+    if not config.option.markexpr and any(item.get_closest_marker(name) for name in UNSELECTED_BY_DEFAULT):
+        return False
+    return True
+
+
+def _sandbox_level(required):
+    """The strongest sandbox here, or a usage error when it is below the required one."""
+    level = harness.planned_level()
+    if level < required:
+        why = jail.namespaces_unavailable() or "no Landlock on this kernel"
+        raise pytest.UsageError(f"--require-sandbox {required.label}: workers here get only {level.label} ({why}); not grading")
+    return level
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item, nextitem):
+    if is_check(item):
+        state_of(item.config).running = item.name_for_report
+        _write_partial(item.config)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if is_check(item) and (report.when == "call" or report.failed or report.skipped):
+        internal = report.failed and call.excinfo is not None and not call.excinfo.errisinstance(pytest.fail.Exception)
+        state = state_of(item.config)
+        if scoring.record(state, item.name_for_report, state.rubric[check_name(item)], report, internal):
+            state.running = None
+            _write_partial(item.config)
+    return report
+
+
+def _partial_path(state):
+    path = state.settings.grade_json
+    return Path(path).with_name("results.partial.json") if path else None
+
+
+def _write_partial(config):
+    """Results so far, rewritten as each check starts and ends: a stopped grading keeps them."""
+    state = state_of(config)
+    path = _partial_path(state)
+    if path is not None:
+        write_json_atomically(path, _grade_report(state).gradescope())
+
+
+def _grade_report(state):
+    workers = state.workers()
+    report = GradeReport(submission=str(state.settings.submission), outcomes=list(state.outcomes))
+    report.execution_time = time.monotonic() - state.started
+    report.running = state.running
+    report.internal_errors = list(state.internal_errors)
+    disturbed = [graded.disturbed for graded in workers if graded.disturbed]
+    if judge_limits() != state.limits:
+        disturbed.append("the grading process's own limits were changed from outside")
+    report.disturbed = "; ".join(disturbed)
+    started = [graded.sandbox for graded in workers if graded.sandbox is not None]
+    if started:
+        report.sandbox = started[0]
+        report.events = [event for graded in workers for event in graded.events]
+    return report
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    state = config.stash.get(STATE, None)
+    if state is None or not state.outcomes:
+        return
+    report = _grade_report(state)
+    terminalreporter.write_sep("=", f"hw9 grade: {report.submission}")
+    if report.sandbox:
+        terminalreporter.write_line(f"sandbox: {report.sandbox.description}")
+    if report.disturbed:
+        terminalreporter.write_line(f"DISTURBED: {report.disturbed}")
+    for error in report.internal_errors:
+        terminalreporter.write_line(f"INTERNAL GRADER ERROR in {error.check}:\n{error.error}")
+    for line in report.table_lines():
+        terminalreporter.write_line(line)
+    path = state.settings.grade_json
+    if path:
+        write_json_atomically(path, report.gradescope())
+        terminalreporter.write_line(f"Gradescope results written to {path}")
+        partial = _partial_path(state)
+        if partial.exists():
+            partial.unlink()

@@ -1,0 +1,114 @@
+"""Scores per check and question, the terminal table and Gradescope's results.json."""
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class CheckOutcome:
+    """One graded case: a pytest item scored against its rubric item."""
+
+    name: str  # e.g. "q2.filter_keras[blur-uint8]"
+    question: str
+    max_score: float
+    score: float
+    status: str  # "passed", "failed", "skipped"
+    visibility: str
+    output: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class GradeReport:
+    submission: str
+    sandbox: object = None  # graders.judge.jail.SandboxInfo of the worker, once one started
+    outcomes: list = field(default_factory=list)
+    events: list = field(default_factory=list)
+    execution_time: float = 0.0
+    running: str | None = None  # the check under way, in a partial report
+    disturbed: str = ""  # why the grading cannot be trusted, if something outside changed it
+    internal_errors: list = field(default_factory=list)  # graders.judge.state.InternalError: the grader's faults
+
+    @property
+    def score(self):
+        return sum(outcome.score for outcome in self.outcomes)
+
+    @property
+    def max_score(self):
+        return sum(outcome.max_score for outcome in self.outcomes)
+
+    def per_question(self):
+        table = {}
+        for outcome in self.outcomes:
+            row = table.setdefault(outcome.question, {"score": 0.0, "max_score": 0.0, "passed": 0, "checks": 0})
+            row["score"] += outcome.score
+            row["max_score"] += outcome.max_score
+            row["checks"] += 1
+            row["passed"] += outcome.status == "passed"
+        return dict(sorted(table.items()))
+
+    def table_lines(self):
+        lines = [f"{'question':<10}{'score':>16}{'checks passed':>16}"]
+        for question, row in self.per_question().items():
+            score = f"{_fmt(row['score'])}/{_fmt(row['max_score'])}"
+            lines.append(f"{question:<10}{score:>16}{row['passed']:>10}/{row['checks']:<5}")
+        lines.append(f"{'total':<10}{_fmt(self.score) + '/' + _fmt(self.max_score):>16}")
+        return lines
+
+    def gradescope(self):
+        output = [f"Submission graded in a confined worker ({self.sandbox.description})."] if self.sandbox else []
+        output += [f"Worker restarted: {event}" for event in self.events]
+        return {
+            "score": round(self.score, 4),
+            "max_score": round(self.max_score, 4),
+            "execution_time": round(self.execution_time, 2),
+            "output": "\n".join(output),
+            "visibility": "visible",
+            "tests": [
+                {
+                    "name": outcome.name,
+                    "score": round(outcome.score, 4),
+                    "max_score": round(outcome.max_score, 4),
+                    "status": "passed" if outcome.status == "passed" else "failed",
+                    "output": outcome.output,
+                    "visibility": outcome.visibility,
+                }
+                for outcome in self.outcomes
+            ],
+            "extra_data": {
+                "hw9": {
+                    "sandbox": self.sandbox.as_data() if self.sandbox else None,
+                    "running": self.running,
+                    "disturbed": self.disturbed or None,
+                    "internal_errors": [error.check for error in self.internal_errors],
+                    "restarts": len(self.events),
+                }
+            },
+        }
+
+
+def _fmt(number):
+    return f"{number:.2f}".rstrip("0").rstrip(".")
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_json_atomically(path, data):
+    """Write to a temporary file beside `path`, then rename: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as stream:
+            json.dump(data, stream, indent=2)
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600: the instructor's group reads grades too
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise

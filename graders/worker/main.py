@@ -1,0 +1,99 @@
+"""The worker process: imports a submission and runs requested calls on it.
+
+Started by `graders.judge.harness.Worker` as `python -m graders.worker.main`; it never judges
+anything. It confines itself first (before NumPy starts threads), then answers one JSON
+request per line on its request pipe with one JSON response on its response pipe.
+"""
+import json
+import os
+import sys
+import traceback
+
+from graders.worker import sandbox
+
+
+def _confine_from_environment():
+    settings = json.loads(os.environ.pop("HW9_WORKER_SETTINGS"))
+    os.chdir(settings["workdir"])
+    sandbox.die_with_parent(settings["judge_pid"])
+    sandbox.apply_resource_limits(settings["memory_bytes"], settings["max_file_bytes"], settings["max_processes"])
+    worker_dir = os.path.dirname(os.path.abspath(__file__))
+    read_paths = sandbox.default_read_paths(
+        [*settings["harness_files"], settings["submission"], settings["inbox"], *settings["read_paths"]],
+        own_proc=not settings["own_pid_namespace"],
+    )
+    # Not /dev/shm: every process shares it and a file left there outlives the grading.
+    write_paths = [settings["workdir"], "/dev/null", *settings.get("device_paths", [])]
+    landlock = sandbox.confine(read_paths, write_paths, list_only=[os.path.dirname(worker_dir), worker_dir])
+    seccomp = sandbox.forbid_reaching_others(deny_sockets=not settings["own_pid_namespace"])
+    return settings, "; ".join(part for part in (landlock, seccomp) if part)
+
+
+class Session:
+    """The submission's modules and the probes run on them."""
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.modules = {}
+        sys.path.insert(0, settings["submission"])
+
+    def module(self, name):
+        if name not in self.modules:
+            import importlib
+
+            self.modules[name] = importlib.import_module(name)
+        return self.modules[name]
+
+    def handle(self, request):
+        from graders.worker import probes, probes_training, protocol
+
+        name = "probe_" + request["probe"]
+        probe = next(getattr(module, name) for module in (probes, probes_training) if hasattr(module, name))
+        return probe(self, **protocol.decode(request.get("params", {}), protocol.ExchangeFolder(self.settings["inbox"])))
+
+
+def _student_traceback(error):
+    """The frames of the traceback that belong to the submission, most recent last."""
+    frames = traceback.extract_tb(error.__traceback__)
+    own = [frame for frame in frames if "/graders/" not in frame.filename]
+    return "".join(traceback.format_list(own[-6:]))[-3000:]
+
+
+def _error_text(error):
+    try:
+        return str(error)[:2000]
+    except BaseException:  # a hostile __str__
+        return "<unprintable>"
+
+
+def main():
+    request_fd, response_fd = int(sys.argv[1]), int(sys.argv[2])
+    settings, sandbox_description = _confine_from_environment()
+    from graders.worker import protocol  # NumPy and its threads only after confinement
+
+    session = Session(settings)
+    responses = os.fdopen(response_fd, "w", buffering=1)
+    hello = {"sandbox": sandbox_description}
+    responses.write(protocol.dumps({"id": 0, "ok": True, "value": hello, "limits": sandbox.current_limits()}))
+    for line in os.fdopen(request_fd, "r"):
+        request = json.loads(line)
+        protocol.remove_results(settings["workdir"])  # the judge has read the last answer's arrays
+        try:
+            value = session.handle(request)
+            message = {"id": request["id"], "ok": True, "value": protocol.encode(value, settings["workdir"])}
+        except BaseException as error:  # SystemExit and KeyboardInterrupt from student code too
+            message = {
+                "id": request["id"],
+                "ok": False,
+                "error_type": type(error).__name__,
+                "error": _error_text(error),
+                "traceback": _student_traceback(error),
+            }
+        message["limits"] = sandbox.current_limits()
+        responses.write(protocol.dumps(message))
+        responses.flush()
+    os._exit(0)  # the judge closed its requests: no interpreter teardown (TensorFlow's takes seconds)
+
+
+if __name__ == "__main__":
+    main()
