@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from graders.oracles import conv
 from benchmarks import fastconv
+from graders.oracles import conv
 
 # The float64 oracle runs one full-image pass per tap; above this it takes seconds per call.
 ORACLE_MAX_SIZE = 1024

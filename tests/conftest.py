@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from graders.selftest import corpus
 from graders.cifar10 import data
+from graders.selftest import corpus
 
 _CORPUS_KEY = pytest.StashKey["GradedCorpus"]()
 

@@ -4,10 +4,10 @@ import stat
 
 import pytest
 
-from graders.judge import harness, jail
 from graders.batch import judges
 from graders.batch.command import parse_arguments
 from graders.batch.fingerprint import grader_fingerprint
+from graders.judge import harness, jail
 from tests.batch_helpers import fake_judges, folder_submission, grade_here, zip_submission
 
 # Writes as the plugin does: results.json through mkstemp (0600), a folder by mkdtemp (0700).

@@ -6,7 +6,7 @@ import random
 import pytest
 
 from graders.batch.ids import MAX_ID_BYTES, original_name, student_id
-from tests.batch_helpers import fake_judges, gradebook, grade_here, zip_submission
+from tests.batch_helpers import fake_judges, grade_here, gradebook, zip_submission
 
 JUDGE = """
 import json, sys

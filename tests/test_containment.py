@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from graders.selftest import corpus
 from graders.judge import jail
-from graders.worker import sandbox
 from graders.judge.harness import planned_level
 from graders.judge.submission import Submission
+from graders.selftest import corpus
+from graders.worker import sandbox
 from tests.batch_helpers import gradebook, run_grade
 
 ROOT = corpus.PROJECT_ROOT

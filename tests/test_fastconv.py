@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from graders.oracles import conv
 from benchmarks import fastconv
+from graders.oracles import conv
 
 NAMED_KERNELS = {
     "blur3": np.ones((3, 3)) / 9,

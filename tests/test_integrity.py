@@ -8,11 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from graders.judge import jail
-from graders.worker import protocol
-from graders.judge import safe_files
-from graders.judge.harness import planned_level
+from graders.judge import jail, safe_files
+from graders.judge.harness import Failure, planned_level
 from graders.judge.submission import Submission
+from graders.worker import protocol
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -115,14 +114,14 @@ def test_a_forged_answer_on_the_pipe_is_a_malformed_call(graded, value, words):
 
     submission = graded(q1=FORGE + f"def f():\n    forge(json.loads({json.dumps(value)!r}))\n")
     result = submission.call("q1", "f")
-    assert not result.ok and result.failure == "malformed", result
+    assert not result.ok and result.failure is Failure.MALFORMED, result
     assert words in result.message
 
 
 def test_a_forged_fifo_answer_does_not_hang_the_judge(graded):
     source = FORGE + "def f():\n    os.mkfifo('r77.npy')\n    forge({'__ndarray__': 'r77.npy'})\n"
     result = graded(q1=source).call("q1", "f", timeout=20)
-    assert result.failure == "malformed" and "not a regular file" in result.message, result
+    assert result.failure is Failure.MALFORMED and "not a regular file" in result.message, result
 
 
 def test_a_sparse_gigabyte_answer_is_refused_unread(graded):
@@ -139,17 +138,17 @@ def test_a_sparse_gigabyte_answer_is_refused_unread(graded):
         """
     )
     result = graded(q1=source).call("q1", "f", timeout=20)
-    assert result.failure == "malformed" and "size limit" in result.message, result
+    assert result.failure is Failure.MALFORMED and "size limit" in result.message, result
 
 
 def test_a_function_that_hung_is_not_called_again(graded):
     source = "import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ndef hang(x=0):\n    while True:\n        pass\ndef f():\n    return 1\n"
     submission = graded(q1=source)
     first = submission.call("q1", "hang", timeout=1)
-    assert first.failure == "timeout" and "timed out after 1 s" in first.message
+    assert first.failure is Failure.TIMEOUT and "timed out after 1 s" in first.message
     for argument in (1, 2):
         again = submission.call("q1", "hang", argument, timeout=1)
-        assert again.failure == "timeout" and again.message == "not run: an earlier call of `hang` timed out after 1 s"
+        assert again.failure is Failure.TIMEOUT and again.message == "not run: an earlier call of `hang` timed out after 1 s"
     assert submission.call("q1", "f").value == 1
     assert len(submission.events) == 1, "one worker restart, not one per call"
 

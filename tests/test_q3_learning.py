@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from graders.selftest import corpus
 from graders.questions.q3 import training
+from graders.selftest import corpus
 
 CANNOT_LEARN = {
     # entry: {check: keyword its feedback must contain}

@@ -9,11 +9,9 @@ import types
 import numpy as np
 import pytest
 
-from graders.worker import probes
-from graders.questions.q3 import mistakes as spec
-from graders.questions.q3 import oracle
-from graders.questions.q3 import checks
 from graders.judge.harness import CallResult
+from graders.questions.q3 import checks, mistakes as spec, oracle
+from graders.worker import probes
 from graders.worker.protocol import Unsupported
 from solutions import q3 as reference
 

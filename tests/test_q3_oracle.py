@@ -8,10 +8,8 @@ import numpy as np
 import pytest
 
 from graders.judge import answers
+from graders.questions.q3 import judge as q3_judge, mistakes as spec, oracle
 from graders.worker import probes
-from graders.questions.q3 import judge as q3_judge
-from graders.questions.q3 import mistakes as spec
-from graders.questions.q3 import oracle
 from graders.worker.protocol import Unsupported
 
 POINTS = [dict(spec.GOLDEN_HPS), *(spec.random_point(np.random.default_rng(seed)) for seed in range(3))]

@@ -5,10 +5,10 @@ import types
 import numpy as np
 import pytest
 
-from graders.judge import answers
-from graders.worker import probes_training
-from graders.questions.q3 import training
 from graders.cifar10 import data
+from graders.judge import answers
+from graders.questions.q3 import training
+from graders.worker import probes_training
 
 def test_data_folder_holds_labels_for_train_and_val_only(tiny_cifar, tmp_path):
     folder = training.prepare_data_folder(tmp_path / "worker-data", 30, 10, 10, with_test=True, path=tiny_cifar)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from graders.judge.harness import CallResult
+from graders.judge.harness import CallResult, Failure
 from graders.judge.verdict import expect_close, expect_equal, expect_value_error, value_of
 
 
@@ -41,12 +41,12 @@ def test_expect_equal_requires_the_same_type():
 def test_expect_value_error_names_what_happened_instead():
     returned = _failure(expect_value_error, CallResult(True, value=5), "h(-1)")
     assert "returned 5" in str(returned) and "not rejected" in str(returned)
-    other = _failure(expect_value_error, CallResult(False, failure="exception", message="raised TypeError: bad"), "h(-1)")
+    other = _failure(expect_value_error, CallResult(False, failure=Failure.EXCEPTION, message="raised TypeError: bad", error_type="TypeError"), "h(-1)")
     assert "raised another exception type" in str(other)
-    expect_value_error(CallResult(False, failure="exception", message="raised ValueError: h must be > 0"), "h(-1)")
+    expect_value_error(CallResult(False, failure=Failure.EXCEPTION, message="raised ValueError: h must be > 0", error_type="ValueError"), "h(-1)")
 
 
 def test_value_of_names_the_failure_kind():
-    failure = _failure(value_of, CallResult(False, failure="timeout", message="timed out after 5 s"), "k()")
+    failure = _failure(value_of, CallResult(False, failure=Failure.TIMEOUT, message="timed out after 5 s"), "k()")
     assert "Likely mistake: an infinite loop or far too slow code" in str(failure)
     assert value_of(CallResult(True, value=[1]), "k()") == [1]

@@ -6,15 +6,15 @@ import signal
 import time
 from pathlib import Path
 
+from graders import questions
 from graders.batch import judges, store
 from graders.batch.fingerprint import grader_fingerprint
 from graders.batch.html_report import write_report
 from graders.batch.ids import printable
 from graders.batch.inputs import find_submissions
+from graders.batch.processes import available_cores
 from graders.batch.progress import Progress
 from graders.batch.runner import Runner, is_current, prepare, submission_fingerprint
-from graders import questions
-from graders.batch.processes import available_cores
 
 DEFAULT_TIMEOUT = 600.0
 INTERRUPTED_EXIT = 130

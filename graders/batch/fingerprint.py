@@ -14,8 +14,8 @@ from pathlib import Path
 
 from graders import layout
 from graders.batch.inputs import submission_files
-from graders.judge.harness import MAX_SUBMISSION_BYTES
 from graders.batch.unzip import ZipLimits
+from graders.judge.harness import MAX_SUBMISSION_BYTES
 from graders.judge.safe_files import read_regular_file
 
 GRADED_LIBRARIES = ("tensorflow", "keras", "keras-tuner", "numpy", "opencv-python-headless", "pytest")

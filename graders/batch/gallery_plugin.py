@@ -13,10 +13,13 @@ import numpy as np
 import pytest
 
 from graders.batch import gallery_images as images
+from graders.judge.harness import Failure
 from graders.judge.settings import CALL_TIMEOUT_S
 from graders.questions.q2.mistakes import KERNEL_NAMES, contract_kernel
 
 FUNCTIONS = ("filter_cv2", "filter_keras")
+# A function that failed so is not called for the remaining kernels.
+GIVE_UP_AFTER = {failure.value for failure in (Failure.TIMEOUT, Failure.CRASH, Failure.MEMORY, Failure.MISSING)}
 
 
 def pytest_addoption(parser):
@@ -37,7 +40,7 @@ def _one_output(submission, function, image, kernel, reference, stem, folder):
     """The gallery entry of one function on one kernel; PNGs written beside it."""
     result = submission.call("q2", function, image, kernel, timeout=CALL_TIMEOUT_S)
     if not result.ok:
-        return {"note": f"{function} failed: {result.message}", "failure": result.failure}
+        return {"note": f"{function} failed: {result.message}", "failure": result.failure.value}
     value = result.value
     problem = images.displayable(value)
     if problem:
@@ -75,7 +78,7 @@ def build_gallery(submission, folder):
                 row["outputs"][function] = {"note": given_up[function]}
                 continue
             entry = _one_output(submission, function, image, kernel, reference, f"{name}-{function}", folder)
-            if entry.get("failure") in ("timeout", "crash", "memory", "missing"):
+            if entry.get("failure") in GIVE_UP_AFTER:
                 given_up[function] = f"not run: {entry['note']}"
             row["outputs"][function] = entry
         gallery["kernels"].append(row)

@@ -2,12 +2,12 @@
 import json
 import statistics as stats
 
+from graders import questions
 from graders.batch import statistics
-from graders.batch.results import MAX_RESULTS_BYTES, read_results
 from graders.batch.html_page import esc, link, page, points, status_cell
 from graders.batch.html_student import student_page
+from graders.batch.results import MAX_RESULTS_BYTES, read_results
 from graders.batch.store import write_text_atomically
-from graders import questions
 from graders.judge.safe_files import read_regular_file
 
 STUDENT_PAGE = "index.html"

@@ -1,8 +1,8 @@
 """One student's page: scores, every failed check's feedback, and Q2's pictures."""
+from graders import questions
 from graders.batch.html_page import esc, page, points, status_cell
 from graders.batch.results import hw9_data
 from graders.batch.statistics import lost_points
-from graders import questions
 from graders.judge.safe_files import UnsafeFile, read_tail
 
 CLASS_PAGE = "../../report.html"

@@ -12,9 +12,9 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from graders import questions
 from graders.batch.ids import UNNAMED, student_id
 from graders.batch.unzip import InvalidSubmission, is_junk, unwrap
-from graders import questions
 from graders.judge.safe_files import iter_regular_files
 
 QUESTION_FILES = tuple(f"{question.module}.py" for question in questions.all_questions())

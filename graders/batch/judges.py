@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from graders import layout, questions
-from graders.judge import jail
 from graders.batch import processes
 from graders.batch.results import graded_reason, hw9_data, internal_errors_note, kept_points, read_results, stopped_results
+from graders.judge import jail
 from graders.judge.safe_files import UnsafeFile, read_tail
 
 PRELOADED_LIBRARIES = ("numpy", "cv2", "yaml", "pytest", "tensorflow", "keras", "keras_tuner")

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from graders import layout
-from graders.selftest.corpus import question_scores
 from graders.judge.safe_files import read_regular_file
+from graders.selftest.corpus import question_scores
 
 MAX_RESULTS_BYTES = 64 * 2**20
 NAMES_SHOWN = 5

@@ -16,9 +16,9 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from graders import questions
 from graders.batch.ids import printable
 from graders.batch.permissions import file_mode, publish
-from graders import questions
 from graders.judge.safe_files import UnsafeFile, read_regular_file
 
 STATUSES = ("graded", "timeout", "crashed", "invalid")

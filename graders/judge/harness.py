@@ -4,6 +4,7 @@ The judge (the pytest process) never imports submission code. `Submission.call` 
 request to the worker and returns a `CallResult`; a timeout, crash or exhausted memory
 becomes a failed result with a reason, and the next call gets a fresh worker.
 """
+import enum
 import glob
 import json
 import os
@@ -19,11 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from graders import layout
-from graders.judge import jail
+from graders.judge import jail, safe_files
 from graders.judge.settings import WORKER_MEMORY_GB
-from graders.worker import protocol
-from graders.judge import safe_files
-from graders.worker import sandbox
+from graders.worker import protocol, sandbox
 
 MAX_SUBMISSION_BYTES = 50 * 1024 * 1024
 MAX_MESSAGE_BYTES = 64 * 2**20  # one JSON answer line; its arrays travel as files
@@ -34,16 +33,38 @@ _live_workers = set()  # Popen pids of this judge's workers: its other children 
 _PR_SET_CHILD_SUBREAPER = 36
 
 
+class Failure(enum.Enum):
+    """Why a call to the submission gave no value."""
+
+    NONE = ""  # it did give one
+    MISSING = "missing"  # the module file or the name is not there
+    IMPORT = "import"  # the module raised while being imported
+    EXCEPTION = "exception"  # the call raised (`CallResult.error_type` says what)
+    TIMEOUT = "timeout"
+    CRASH = "crash"  # the worker died: os._exit, a signal
+    MEMORY = "memory"
+    MALFORMED = "malformed"  # the worker's answer is not one a call returns
+
+    @property
+    def stops_the_worker(self):
+        return self in (Failure.TIMEOUT, Failure.CRASH, Failure.MEMORY)
+
+
 @dataclass
 class CallResult:
     """What one request to the worker gave: a value, or a failure kind and its reason."""
 
     ok: bool
     value: Any = None
-    failure: str = ""  # "missing", "import", "exception", "timeout", "crash", "memory"
+    failure: Failure = Failure.NONE
     message: str = ""
     detail: str = ""  # the submission's traceback, when it raised
     seconds: float = 0.0
+    error_type: str = ""  # the exception's class name, when it raised
+
+    def raised(self, error_type):
+        """Whether the call raised an exception of class `error_type` (by name: the class lived in the worker)."""
+        return self.failure in (Failure.EXCEPTION, Failure.IMPORT) and self.error_type == error_type
 
     def describe(self):
         return self.message if not self.ok else "ok"
@@ -232,11 +253,11 @@ class Worker:
                     return message
             if len(self._buffer) > MAX_MESSAGE_BYTES:
                 self.kill()
-                raise WorkerDied("malformed", f"the worker sent over {MAX_MESSAGE_BYTES // 2**20} MiB without ending an answer (the worker was stopped)")
+                raise WorkerDied(Failure.MALFORMED, f"the worker sent over {MAX_MESSAGE_BYTES // 2**20} MiB without ending an answer (the worker was stopped)")
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self.kill()
-                raise WorkerDied("timeout", f"timed out after {timeout:g} s (the worker was stopped)")
+                raise WorkerDied(Failure.TIMEOUT, f"timed out after {timeout:g} s (the worker was stopped)")
             ready, _, _ = select.select([self._response_read], [], [], remaining)
             if ready:
                 chunk = os.read(self._response_read, 1 << 16)
@@ -257,10 +278,10 @@ class Worker:
         if returncode is not None and returncode < 0:
             name = _signal_name(returncode)
             hint = " (possibly the memory limit)" if name in ("SIGKILL", "SIGABRT", "SIGBUS") else ""
-            return WorkerDied("crash", f"the worker crashed with {name}{hint}{tail}")
+            return WorkerDied(Failure.CRASH, f"the worker crashed with {name}{hint}{tail}")
         if "MemoryError" in tail or "bad_alloc" in tail:
-            return WorkerDied("memory", f"the worker ran out of memory (limit {self.settings.memory_bytes / GIB:g} GiB){tail}")
-        return WorkerDied("crash", f"the worker exited with code {returncode} during the call{tail}")
+            return WorkerDied(Failure.MEMORY, f"the worker ran out of memory (limit {self.settings.memory_bytes / GIB:g} GiB){tail}")
+        return WorkerDied(Failure.CRASH, f"the worker exited with code {returncode} during the call{tail}")
 
     def kill_strays(self):
         """Kill what the submission started during a call: only the worker outlives it."""

@@ -8,11 +8,11 @@ import stat
 import time
 from pathlib import Path
 
-from graders.worker import protocol
-from graders.judge import safe_files
 from graders import questions
-from graders.judge.harness import GIB, CallResult, Worker, WorkerDied, WorkerSettings, sandbox_info
+from graders.judge import safe_files
+from graders.judge.harness import GIB, CallResult, Failure, Worker, WorkerDied, WorkerSettings, sandbox_info
 from graders.judge.settings import CALL_TIMEOUT_S, IMPORT_TIMEOUT_S, WORKER_MEMORY_GB
+from graders.worker import protocol
 WARM_LIBRARIES = ("tensorflow", "keras", "keras_tuner", "cv2", "scipy")
 
 
@@ -65,13 +65,14 @@ class Submission:
             try:
                 value = protocol.decode(message.get("value"), worker.results())
             except (protocol.MalformedAnswer, RecursionError, MemoryError) as error:
-                return CallResult(False, failure="malformed", message=f"the worker's answer is malformed: {error}", seconds=seconds)
+                return CallResult(False, failure=Failure.MALFORMED, message=f"the worker's answer is malformed: {error}", seconds=seconds)
             return CallResult(True, value=value, seconds=seconds)
         error_type = str(message.get("error_type", "Exception"))[:100]
-        failure = {"MissingName": "missing", "MemoryError": "memory"}.get(error_type, "exception")
+        failure = {"MissingName": Failure.MISSING, "MemoryError": Failure.MEMORY}.get(error_type, Failure.EXCEPTION)
         text = str(message.get("error", "")).strip()[:2000]
-        reason = text if failure == "missing" else f"raised {error_type}: {text}"
-        return CallResult(False, failure=failure, message=reason, detail=str(message.get("traceback", ""))[:3000], seconds=seconds)
+        reason = text if failure is Failure.MISSING else f"raised {error_type}: {text}"
+        detail = str(message.get("traceback", ""))[:3000]
+        return CallResult(False, failure=failure, message=reason, detail=detail, seconds=seconds, error_type=error_type)
 
     def _check_limits(self):
         """A worker whose limits differ from the judge's was changed from outside: say so."""
@@ -119,11 +120,11 @@ class Submission:
         if module in self._imported:
             return CallResult(True)
         if module in questions.names() and not self.has_module_file(module):
-            result = CallResult(False, failure="missing", message=f"{module}.py is missing from the submission")
+            result = CallResult(False, failure=Failure.MISSING, message=f"{module}.py is missing from the submission")
         else:
             result = self._send("import", {"module": module}, self.import_timeout)
             if not result.ok:
-                result.failure = "import" if result.failure == "exception" else result.failure
+                result.failure = Failure.IMPORT if result.failure is Failure.EXCEPTION else result.failure
                 result.message = f"importing {module}.py failed: {result.message}"
         if result.ok:
             self._imported.add(module)
@@ -144,9 +145,9 @@ class Submission:
         if key in self._timed_out:
             name = key[1]
             message = f"not run: an earlier call of `{name}` timed out after {self._timed_out[key]:g} s"
-            return CallResult(False, failure="timeout", message=message)
+            return CallResult(False, failure=Failure.TIMEOUT, message=message)
         result = self._send(probe, {"module": module, **params}, timeout)
-        if result.failure == "timeout":
+        if result.failure is Failure.TIMEOUT:
             self._timed_out[key] = timeout
         return result
 

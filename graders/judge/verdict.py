@@ -6,6 +6,7 @@ for every failure.
 import numpy as np
 import pytest
 
+from graders.judge.harness import Failure
 from graders.worker.protocol import Unsupported
 
 
@@ -34,12 +35,12 @@ def value_of(result, checked):
     if result.ok:
         return result.value
     mistake = {
-        "missing": "the required file or name is missing",
-        "import": "the module fails at import",
-        "timeout": "an infinite loop or far too slow code",
-        "crash": "the process crashed (os._exit, a signal, or memory)",
-        "memory": "the call used more memory than allowed",
-        "malformed": "the answer is not what a call returns (the worker's output was tampered with)",
+        Failure.MISSING: "the required file or name is missing",
+        Failure.IMPORT: "the module fails at import",
+        Failure.TIMEOUT: "an infinite loop or far too slow code",
+        Failure.CRASH: "the process crashed (os._exit, a signal, or memory)",
+        Failure.MEMORY: "the call used more memory than allowed",
+        Failure.MALFORMED: "the answer is not what a call returns (the worker's output was tampered with)",
     }.get(result.failure)
     fail(checked, "the call to complete", result.message, mistake, detail=result.detail)
 
@@ -97,7 +98,7 @@ def expect_value_error(result, checked):
     """Fail unless the call raised ValueError."""
     if result.ok:
         fail(checked, "ValueError", f"returned {result.value!r}", "invalid arguments are not rejected: raise ValueError naming the argument")
-    if result.failure != "exception":
+    if result.failure is not Failure.EXCEPTION:
         value_of(result, checked)
-    if not result.message.startswith("raised ValueError"):
+    if not result.raised("ValueError"):
         fail(checked, "ValueError", result.message, "raised another exception type: the contract asks for ValueError")

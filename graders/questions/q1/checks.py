@@ -4,9 +4,9 @@ import functools
 import numpy as np
 import pytest
 
-from graders.questions.q1 import mistakes as mistakes_q1
 from graders.judge.verdict import expect_close, expect_equal, expect_value_error, fail, value_of
 from graders.oracles import conv
+from graders.questions.q1 import mistakes as mistakes_q1
 
 KINDS = ("conv1d", "conv2d", "conv3d")
 MODES = ("max", "avg", "min")

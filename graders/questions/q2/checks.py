@@ -2,9 +2,10 @@
 import numpy as np
 import pytest
 
-from graders.questions.q2 import mistakes
+from graders.judge.harness import Failure
 from graders.judge.verdict import array_of, expect_close, fail, value_of
 from graders.oracles import conv
+from graders.questions.q2 import mistakes
 
 GOLDEN_PATCH = np.array([[131, 162, 232], [104, 93, 139], [243, 26, 252]], dtype=np.uint8)
 # The contract's worked example: centre output of each kernel on GOLDEN_PATCH (sum 1382).
@@ -126,9 +127,9 @@ def test_kernel_unknown_name(student, rng, which):
     if result.ok:
         fail(checked, "ValueError", f"returned {result.value!r}",
              "unknown names fall through to a default kernel (an else branch or dict.get); raise ValueError")
-    if result.failure != "exception":
+    if result.failure is not Failure.EXCEPTION:
         value_of(result, checked)
-    if not result.message.startswith("raised ValueError"):
+    if not result.raised("ValueError"):
         fail(checked, "ValueError", result.message, "wrong exception type: raise ValueError naming the argument")
 
 

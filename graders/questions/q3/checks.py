@@ -9,10 +9,8 @@ import numpy as np
 import pytest
 
 from graders.judge import answers
-from graders.questions.q3 import judge as q3_judge
-from graders.questions.q3 import mistakes as spec
-from graders.questions.q3 import oracle
 from graders.judge.verdict import expect_close, expect_equal, fail, value_of
+from graders.questions.q3 import judge as q3_judge, mistakes as spec, oracle
 
 ARCHITECTURE_POINTS = ["golden", "random-0", "random-1", "random-2", "random-3"]
 COMPILE_POINTS = ["golden", "sgd", "random-0"]

@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 
 from graders.judge import answers
-from graders.questions.q3 import gpu_run
-from graders.questions.q3 import training
-from graders.questions.q3.mistakes import SEARCH_SPACE, in_space
 from graders.judge.verdict import fail, value_of
+from graders.questions.q3 import gpu_run, training
+from graders.questions.q3.mistakes import SEARCH_SPACE, in_space
 
 TRAIN_IMAGES, HOLDOUT_IMAGES, VAL_IMAGES = 10_000, 2_000, 500
 HOLDOUT = ("holdout",)

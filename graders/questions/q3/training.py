@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from graders.judge import answers
 from graders.cifar10 import data
+from graders.judge import answers
 
 SPLIT_SEED = 0
 CLASSES = 10

@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from graders.questions.q4 import mistakes as mistakes_q4
-from graders.oracles.keras_scope import without_weights
 from graders.judge.verdict import expect_equal, expect_value_error, fail, value_of
+from graders.oracles.keras_scope import without_weights
+from graders.questions.q4 import mistakes as mistakes_q4
 
 KERAS_TO_CONTRACT_NAME = {"InputLayer": "Input", "MaxPooling2D": "MaxPool2D"}
 GOLDEN_TOTAL = 11070
