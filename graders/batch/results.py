@@ -29,6 +29,7 @@ class Hw9Data:
     running: str = ""  # the check under way when a partial file was written
     disturbed: str = ""
     internal_errors: tuple = ()
+    restarts: int = 0  # times a worker was restarted after a timeout, crash or malformed answer
 
 
 def _text(value):
@@ -48,7 +49,12 @@ def hw9_data(results):
         running=_text(hw9.get("running")),
         disturbed=_text(hw9.get("disturbed")).strip(),
         internal_errors=tuple(str(name) for name in errors) if isinstance(errors, list) else (),
+        restarts=_count(hw9.get("restarts")),
     )
+
+
+def _count(value):
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 def read_results(path):
@@ -88,10 +94,10 @@ def graded_reason(results):
     tests = results.get("tests", [])
     lost = sum(1 for test in tests if test.get("score", 0) < test.get("max_score", 0) - 1e-9)
     reason = "all checks passed" if not lost else f"{lost} of {len(tests)} checks lost points"
-    restarts = [line for line in str(results.get("output", "")).splitlines() if line.startswith("Worker restarted")]
-    if restarts:
-        reason += f"; the worker was restarted {len(restarts)} time{'s' * (len(restarts) > 1)}"
-    errors = internal_errors_note(hw9_data(results))
+    data = hw9_data(results)
+    if data.restarts:
+        reason += f"; the worker was restarted {data.restarts} time{'s' * (data.restarts > 1)}"
+    errors = internal_errors_note(data)
     return f"{reason}; {errors}" if errors else reason
 
 
