@@ -23,7 +23,7 @@ def forge(value):
     frame = inspect.currentframe()
     while frame is not None and "request" not in frame.f_locals:
         frame = frame.f_back
-    request_id = frame.f_locals["request"]["id"]
+    request_id = frame.f_locals["request"].id  # the worker's Request being answered
     line = json.dumps({"id": request_id, "ok": True, "value": value}) + "\\n"
     os.write(int(sys.argv[2]), line.encode())
     os._exit(0)  # the forged line is the only answer

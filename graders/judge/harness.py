@@ -6,7 +6,6 @@ becomes a failed result with a reason, and the next call gets a fresh worker.
 """
 import enum
 import glob
-import json
 import os
 import select
 import shutil
@@ -23,6 +22,7 @@ from graders import layout
 from graders.judge import jail, safe_files
 from graders.judge.settings import WORKER_MEMORY_GB
 from graders.worker import protocol, sandbox
+from graders.worker.messages import CONFIG_VARIABLE, HELLO_ID, Request, Response, WorkerConfig
 
 MAX_SUBMISSION_BYTES = 50 * 1024 * 1024
 MAX_MESSAGE_BYTES = 64 * 2**20  # one JSON answer line; its arrays travel as files
@@ -131,21 +131,19 @@ class Worker:
         """The limits this judge set; a worker reporting others was changed from outside."""
         return {"memory": self.settings.memory_bytes or -1, "file_size": self.settings.max_file_bytes, "core": 0}
 
-    def _settings_text(self):
-        return json.dumps(
-            {
-                "memory_bytes": self.settings.memory_bytes,
-                "max_file_bytes": self.settings.max_file_bytes,
-                "max_processes": MAX_PROCESSES if self.uid is not None else None,
-                "submission": str(self.submission_copy),
-                "inbox": str(self.inbox),
-                "judge_pid": None if self.level is jail.Level.NAMESPACES else os.getpid(),
-                "own_pid_namespace": self.level is jail.Level.NAMESPACES,
-                "workdir": str(self.workdir),
-                "read_paths": [str(path) for path in self.settings.read_paths],
-                "harness_files": worker_files(),
-                "device_paths": self._devices(),
-            }
+    def _config(self):
+        return WorkerConfig(
+            memory_bytes=self.settings.memory_bytes,
+            max_file_bytes=self.settings.max_file_bytes,
+            max_processes=MAX_PROCESSES if self.uid is not None else None,
+            submission=str(self.submission_copy),
+            inbox=str(self.inbox),
+            judge_pid=None if self.level is jail.Level.NAMESPACES else os.getpid(),
+            own_pid_namespace=self.level is jail.Level.NAMESPACES,
+            workdir=str(self.workdir),
+            read_paths=[str(path) for path in self.settings.read_paths],
+            harness_files=worker_files(),
+            device_paths=self._devices(),
         )
 
     def _devices(self):
@@ -164,7 +162,7 @@ class Worker:
                 "PYTHONHASHSEED": "0",
                 "PYTHONDONTWRITEBYTECODE": "1",
                 "PYTHONPATH": str(layout.PACKAGE_DIR.parent),  # the judge's own harness, whatever is installed
-                "HW9_WORKER_SETTINGS": self._settings_text(),
+                CONFIG_VARIABLE: self._config().to_text(),
             }
         )
         if not self.settings.allow_gpu:
@@ -208,18 +206,18 @@ class Worker:
         _live_workers.add(self.process.pid)
         os.close(request_read)
         os.close(response_write)
-        hello = self._receive(0, self.settings.start_timeout)
+        hello = self._receive(HELLO_ID, self.settings.start_timeout)
         # bwrap's monitor exits without reaping its init: this judge (the subreaper) does, so
         # the worker's CPU time is accounted to the grading.
         self._init_pid = min(jail.children(self.process.pid), default=None) if self.level is jail.Level.NAMESPACES else None
-        value = hello.get("value") if isinstance(hello.get("value"), dict) else {}
+        value = hello.value if isinstance(hello.value, dict) else {}
         self.sandbox = str(value.get("sandbox", ""))[:300]
 
     def _send(self, probe, params):
         request_id = self._next_id
         self._next_id += 1
         params = protocol.encode(params, self.inbox, prefix="a")
-        line = protocol.dumps({"id": request_id, "probe": probe, "params": params}).encode()
+        line = Request(request_id, probe, params).line().encode()
         try:
             os.write(self._request_write, line)
         except OSError:
@@ -231,7 +229,7 @@ class Worker:
         self._pending_warm_up = (self._send("warm", {"libraries": list(libraries)}), timeout)
 
     def request(self, probe, params, timeout):
-        """Send one request; return its decoded response or raise WorkerDied."""
+        """Send one request; return its Response or raise WorkerDied."""
         if self._pending_warm_up is not None:
             warm_up_id, warm_up_timeout = self._pending_warm_up
             self._pending_warm_up = None
@@ -243,14 +241,11 @@ class Worker:
         while True:
             while b"\n" in self._buffer:
                 line, self._buffer = self._buffer.split(b"\n", 1)
-                try:
-                    message = json.loads(line)
-                except (ValueError, RecursionError):
-                    continue  # not ours: student code writing to the pipe
-                if isinstance(message, dict) and message.get("id") == request_id:
-                    if isinstance(message.get("limits"), dict):
-                        self.limits = message["limits"]
-                    return message
+                response = Response.parse(line)  # None: not a response, student code writing to the pipe
+                if response is not None and response.id == request_id:
+                    if response.limits is not None:
+                        self.limits = response.limits
+                    return response
             if len(self._buffer) > MAX_MESSAGE_BYTES:
                 self.kill()
                 raise WorkerDied(Failure.MALFORMED, f"the worker sent over {MAX_MESSAGE_BYTES // 2**20} MiB without ending an answer (the worker was stopped)")

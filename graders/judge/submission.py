@@ -61,18 +61,15 @@ class Submission:
         seconds = time.monotonic() - started
         worker.kill_strays()
         self._check_limits()
-        if message.get("ok") is True:
+        if message.ok:
             try:
-                value = protocol.decode(message.get("value"), worker.results())
+                value = protocol.decode(message.value, worker.results())
             except (protocol.MalformedAnswer, RecursionError, MemoryError) as error:
                 return CallResult(False, failure=Failure.MALFORMED, message=f"the worker's answer is malformed: {error}", seconds=seconds)
             return CallResult(True, value=value, seconds=seconds)
-        error_type = str(message.get("error_type", "Exception"))[:100]
-        failure = {"MissingName": Failure.MISSING, "MemoryError": Failure.MEMORY}.get(error_type, Failure.EXCEPTION)
-        text = str(message.get("error", "")).strip()[:2000]
-        reason = text if failure is Failure.MISSING else f"raised {error_type}: {text}"
-        detail = str(message.get("traceback", ""))[:3000]
-        return CallResult(False, failure=failure, message=reason, detail=detail, seconds=seconds, error_type=error_type)
+        failure = {"MissingName": Failure.MISSING, "MemoryError": Failure.MEMORY}.get(message.error_type, Failure.EXCEPTION)
+        reason = message.error if failure is Failure.MISSING else f"raised {message.error_type}: {message.error}"
+        return CallResult(False, failure=failure, message=reason, detail=message.traceback, seconds=seconds, error_type=message.error_type)
 
     def _check_limits(self):
         """A worker whose limits differ from the judge's was changed from outside: say so."""

@@ -179,6 +179,3 @@ def _list(value):
         raise MalformedAnswer("a tuple that is not a list of items")
     return value
 
-
-def dumps(message):
-    return json.dumps(message, allow_nan=False, default=str) + "\n"

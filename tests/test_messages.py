@@ -1,0 +1,33 @@
+"""The judge/worker messages: round trips, and what the judge refuses to read as a response."""
+import json
+
+import pytest
+
+from graders.worker.messages import Request, Response, WorkerConfig
+
+
+def test_a_request_and_a_response_survive_their_line():
+    request = Request(7, "call", {"module": "q1", "function": "pool2d", "args": [1, 2.5]})
+    assert Request.from_line(request.line()) == request
+    response = Response(7, False, error_type="ValueError", error="bad kind", traceback="  File q1.py", limits={"memory": 1 << 33})
+    assert Response.parse(response.line().encode()) == response
+
+
+def test_the_worker_config_survives_the_environment():
+    config = WorkerConfig(1 << 30, 1 << 20, None, "/s", "/i", None, True, "/w", ["/data"], ["/h/__init__.py"], [])
+    assert WorkerConfig.from_text(config.to_text()) == config
+
+
+@pytest.mark.parametrize(
+    "line",
+    [b"not json", b"[1, 2]", b'{"id": true, "ok": true}', b'{"id": "3", "ok": true}', b'{"id": 3, "ok": 1}', b"{" * 100_000],
+    ids=["text", "list", "bool-id", "string-id", "int-ok", "deep"],
+)
+def test_what_is_not_a_response_is_ignored(line):
+    assert Response.parse(line) is None
+
+
+def test_a_response_is_read_defensively():
+    line = json.dumps({"id": 4, "ok": False, "error_type": ["x"], "error": "e" * 10_000, "limits": {"memory": "lots"}})
+    response = Response.parse(line.encode())
+    assert (response.error_type, len(response.error), response.limits) == ("Exception", 2000, None)
