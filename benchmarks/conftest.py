@@ -8,10 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from graders import layout
+
 from benchmarks.implementations import IMPLEMENTATIONS, KERNELS
 
 DEFAULT_SIZES = "256,1024,2048,4096"
-SOLUTIONS_DIR = Path(__file__).resolve().parent.parent / "solutions"
+SOLUTIONS_DIR = layout.REFERENCE_SUBMISSION
 CHANNELS = {"gray": None, "rgb": 3}
 
 

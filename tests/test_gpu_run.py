@@ -7,13 +7,13 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from graders import layout
 from graders.questions.q3 import training
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = layout.PROJECT_ROOT
 
 
 def _run_gpu_check(tmp_path, cifar, *numbers):

@@ -8,12 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from graders import layout
 from graders.judge import jail, safe_files
 from graders.judge.harness import Failure, planned_level
 from graders.judge.submission import Submission
 from graders.worker import protocol
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = layout.PROJECT_ROOT
 
 # Finds the worker's response pipe and the id of the request being served, as a hostile
 # submission would, and writes `answer` (a JSON value) as that request's answer.

@@ -3,14 +3,14 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
+from graders import layout
 from graders.judge.rubric import RubricError, load_rubric
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = layout.PROJECT_ROOT
 RUBRIC = ROOT / "fixtures" / "rubric.yaml"
 
 

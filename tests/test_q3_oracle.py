@@ -1,12 +1,12 @@
 """The judge's Q3 pieces: the float64 NumPy model against Keras, weight matching, and reading raw answers."""
 import importlib.util
 import types
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 
+from graders import layout
 from graders.judge import answers
 from graders.questions.q3 import judge as q3_judge, mistakes as spec, oracle
 from graders.worker import probes
@@ -14,7 +14,7 @@ from graders.worker.protocol import Unsupported
 
 POINTS = [dict(spec.GOLDEN_HPS), *(spec.random_point(np.random.default_rng(seed)) for seed in range(3))]
 RTOL, ATOL = 1e-4, 1e-6  # the graders' tolerances for float32 Keras probabilities
-VALID_SUBCLASSED = Path(__file__).resolve().parent.parent / "fixtures" / "submissions" / "valid-subclassed-model" / "q3.py"
+VALID_SUBCLASSED = layout.CORPUS_DIR / "valid-subclassed-model" / "q3.py"
 
 
 def _contract_model(values):

@@ -4,7 +4,6 @@ The worker encodes whatever a submission returned; the judge decodes with
 `allow_pickle=False`, so nothing executable ever crosses back.
 """
 import itertools
-import json
 import math
 import os
 import re

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from graders import layout
 from graders.judge import answers
+from graders.judge.settings import WORKER_MEMORY_GB
 from graders.questions.q3 import training
 
 # The answer sheet's search reached 0.725 validation accuracy on the official arrays; here the
@@ -198,7 +199,7 @@ def main(argv=None):
         print(f"data: {data.describe()} in {seconds['data']:.1f} s", flush=True)
         # CUDA maps device memory into the process's address space (tens of GiB of virtual
         # memory on a large GPU), so an RLIMIT_AS cap makes cuInit fail: no cap with a GPU.
-        submission = Submission(args.submission, memory_gb=8.0 if gpu_reason else 0, read_paths=[folder], allow_gpu=not gpu_reason)
+        submission = Submission(args.submission, memory_gb=WORKER_MEMORY_GB if gpu_reason else 0, read_paths=[folder], allow_gpu=not gpu_reason)
         try:
             started = time.monotonic()
             imported = submission.import_module("q3")
