@@ -5,11 +5,9 @@ import pty
 import select
 import signal
 import stat
-import subprocess
 import sys
 import time
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -151,14 +149,16 @@ def test_record_refuses_unknown_status():
 
 # ---- statistics and report -----------------------------------------------------------------
 
+FLIPPED = {"mistake": {"id": "q2.kernel-flipped", "title": "kernel flipped", "params": {}}}
 RESULTS = {
     "ann": {"tests": [
-        {"name": "q2.filter_cv2[blur]", "score": 0, "max_score": 1, "status": "failed", "output": "Checked: x\nLikely mistake: kernel flipped"},
+        {"name": "q2.filter_cv2[blur]", "score": 0, "max_score": 1, "status": "failed", "output": "Checked: x\nLikely mistake: kernel flipped",
+         "extra_data": FLIPPED},
         {"name": "q2.filter_cv2[sobel_x]", "score": 1, "max_score": 1, "status": "passed", "output": ""},
     ]},
     "ben": {"tests": [
-        {"name": "q2.filter_cv2[blur]", "score": 0, "max_score": 1, "status": "failed", "output": "Likely mistake: kernel flipped"},
-        {"name": "q2.filter_cv2[sobel_x]", "score": 0, "max_score": 1, "status": "failed", "output": "Likely mistake: kernel flipped"},
+        {"name": "q2.filter_cv2[blur]", "score": 0, "max_score": 1, "status": "failed", "output": "Likely mistake: kernel flipped", "extra_data": FLIPPED},
+        {"name": "q2.filter_cv2[sobel_x]", "score": 0, "max_score": 1, "status": "failed", "output": "Likely mistake: kernel flipped", "extra_data": FLIPPED},
     ]},
 }
 
@@ -167,7 +167,8 @@ def test_pass_rates_and_common_mistakes():
     [rate] = statistics.pass_rates(RESULTS)
     assert (rate.check, rate.cases_passed, rate.cases, rate.students_all_passed, rate.students) == ("q2.filter_cv2", 1, 4, 0, 2)
     [mistake] = statistics.common_mistakes(RESULTS)
-    assert mistake.text == "kernel flipped" and mistake.students == ["ann", "ben"] and mistake.checks["q2.filter_cv2"] == 3
+    assert (mistake.id, mistake.title) == ("q2.kernel-flipped", "kernel flipped")
+    assert mistake.students == ["ann", "ben"] and mistake.checks["q2.filter_cv2"] == 3
 
 
 def test_report_links_every_student_page_and_back(tmp_path):
@@ -179,7 +180,7 @@ def test_report_links_every_student_page_and_back(tmp_path):
     write_report(layout, store.load_records(layout))
     page = layout.report.read_text()
     assert 'href="students/b%26%3Cx%3E/index.html"' in page and "b&amp;&lt;x&gt;" in page
-    assert "kernel flipped" in page and "<script>" in page
+    assert "kernel flipped" in page and "q2.kernel-flipped" in page and "<script>" in page
     for student in ("ann", "b&<x>"):
         student_page = (layout.student_dir(student) / "index.html").read_text()
         assert 'href="../../report.html"' in student_page
@@ -324,7 +325,11 @@ def test_class_run_gives_one_row_per_submission(uninterrupted):
     page = (out / "report.html").read_text()
     assert all(f'href="students/{student}/index.html"' in page for student in rows)
     assert 'href="students/frank/index.html">frank</a></td>' in page.split('id="mistakes"')[1]
+    assert "q1.minmax-swapped" in page.split('id="mistakes"')[1]
     assert "Likely mistake:" in (out / "students" / "frank" / "index.html").read_text()
+    frank = json.loads((out / "students" / "frank" / "results.json").read_text())
+    named = {test["extra_data"]["mistake"]["id"] for test in frank["tests"] if "extra_data" in test}
+    assert "q1.minmax-swapped" in named, frank["tests"]
 
 
 def test_rerun_skips_what_is_graded_and_force_regrades(uninterrupted, klass):

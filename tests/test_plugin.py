@@ -78,7 +78,8 @@ def test_wrong_pooling_loses_exactly_its_points_in_table_and_json(tmp_path):
     report = json.loads(results.read_text())
     assert set(report) >= {"score", "max_score", "execution_time", "tests", "output"}
     for test in report["tests"]:
-        assert set(test) == {"name", "score", "max_score", "status", "output", "visibility"}
+        assert set(test) - {"extra_data"} == {"name", "score", "max_score", "status", "output", "visibility"}
+        assert ("extra_data" in test) == (test["status"] == "failed"), "a failed case names its mistake as data"
         assert test["status"] in ("passed", "failed") and test["visibility"] in ("visible", "hidden", "after_due_date", "after_published")
         assert test["score"] == (test["max_score"] if test["status"] == "passed" else 0)
     failed = {test["name"].split("[")[0] for test in report["tests"] if test["status"] == "failed"}
@@ -87,6 +88,7 @@ def test_wrong_pooling_loses_exactly_its_points_in_table_and_json(tmp_path):
     assert report["score"] == pytest.approx(sum(test["score"] for test in report["tests"]), abs=1e-3)  # each rounded to 4 places
     golden_failures = [test for test in report["tests"] if test["name"].startswith("q1.pool2d_golden") and test["status"] == "failed"]
     assert all("Checked:" in test["output"] and "Expected:" in test["output"] and "Got:" in test["output"] for test in golden_failures)
+    assert {test["extra_data"]["mistake"]["id"] for test in golden_failures} == {"q1.minmax-swapped"}
     table = run.stdout[run.stdout.index("hw9 grade") :]
     q1_row = next(line for line in table.splitlines() if line.startswith("q1 "))
     assert q1_row.split()[1] == f"{report['score']:.2f}".rstrip("0").rstrip(".") + f"/{report['max_score']:g}"
@@ -128,3 +130,14 @@ def test_points_split_over_cases_add_up_exactly_in_hundredths(points, count):
     shares = split_points(points, count)
     assert len(shares) == count and sum(round(share * 100) for share in shares) == round(points * 100)
     assert max(shares) - min(shares) <= 0.01 + 1e-12 and shares == sorted(shares, reverse=True)
+
+
+@pytest.mark.parametrize("bar, code", [(10, 0), (24, 1)], ids=["above", "below"])
+def test_fail_under_makes_the_score_the_exit_status(bar, code):
+    """A CI gate: the score decides, not whether some check lost points."""
+    mutant = layout.CORPUS_DIR / "q1-minmax-swapped"
+    result = grade("--submission", mutant, "--questions", "q1", "--fail-under", bar)
+    assert result.returncode == code, result.stdout[-2000:]
+    assert "failed" in result.stdout, "the mutant loses points either way"
+    verdict = "passed" if code == 0 else "is below it"
+    assert f"--fail-under {bar}: " in result.stdout and verdict in result.stdout.split(f"--fail-under {bar}: ")[1].splitlines()[0]

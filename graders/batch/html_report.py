@@ -12,6 +12,7 @@ from graders.judge.safe_files import read_regular_file
 
 STUDENT_PAGE = "index.html"
 MISTAKE_STUDENT_LINKS = 8
+MISTAKE_PARAMS_SHOWN = 6
 
 
 def read_json(path):
@@ -107,11 +108,20 @@ def _mistake_table(results_by_student):
         more = len(mistake.students) - MISTAKE_STUDENT_LINKS
         who += f" and {more} more" if more > 0 else ""
         checks = _check_list(sorted(mistake.checks))
-        rows.append(f'<tr><td>{esc(mistake.text)}</td><td class="num">{len(mistake.students)}</td><td>{checks}</td><td>{who}</td></tr>')
+        rows.append(
+            f'<tr><td>{esc(mistake.title)}<br><code class="muted">{esc(mistake.id)}</code></td><td class="num">{len(mistake.students)}</td>'
+            f"<td>{checks}</td><td>{_params_list(mistake.params)}</td><td>{who}</td></tr>"
+        )
     return (
         '<table class="sortable" id="mistakes"><thead><tr><th>likely mistake</th><th class="num">students</th>'
-        "<th>checks</th><th>students</th></tr></thead><tbody>\n" + "\n".join(rows) + "\n</tbody></table>"
+        "<th>checks</th><th>seen with</th><th>students</th></tr></thead><tbody>\n" + "\n".join(rows) + "\n</tbody></table>"
     )
+
+
+def _params_list(params):
+    shown = "; ".join(esc(described) for described in params[:MISTAKE_PARAMS_SHOWN])
+    more = len(params) - MISTAKE_PARAMS_SHOWN
+    return shown + (f" and {more} more" if more > 0 else "")
 
 
 def class_page(records, results_by_student, title="hw9 grades"):
@@ -124,7 +134,8 @@ def class_page(records, results_by_student, title="hw9 grades"):
         '<p class="muted">Over the graded submissions; a check\'s cases are its parametrizations.</p>',
         _rate_table(results_by_student),
         "<h2>Most common named mistakes</h2>",
-        '<p class="muted">The &ldquo;Likely mistake&rdquo; lines of failing checks, by how many students they were seen in.</p>',
+        '<p class="muted">The likely mistakes named in failing checks, one row per mistake, by how many students made it; '
+        "&ldquo;seen with&rdquo; lists the parameters it was seen with.</p>",
         _mistake_table(results_by_student),
     ]
     return page(title, "\n".join(body), sortable=True)

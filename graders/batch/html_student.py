@@ -2,7 +2,7 @@
 from graders import questions
 from graders.batch.html_page import esc, page, points, status_cell
 from graders.batch.results import hw9_data
-from graders.batch.statistics import lost_points
+from graders.batch.statistics import describe_params, lost_points, mistakes_of
 from graders.judge.safe_files import UnsafeFile, read_tail
 
 CLASS_PAGE = "../../report.html"
@@ -24,17 +24,48 @@ def _question_table(record):
     return f"<table><thead><tr><th>question</th><th class=\"num\">points</th></tr></thead><tbody>{rows}{total}</tbody></table>"
 
 
-def _grouped_by_feedback(failed):
-    """(feedback, cases): cases whose feedback differs only in what was checked, shown once.
+def _same_failure(test):
+    """The feedback less what was checked: a missing file fails every case of a question the same way."""
+    return "\n".join(line for line in test.get("output", "").strip().splitlines() if not line.startswith("Checked:"))
 
-    A missing file or an import error fails every case of a question the same way.
-    """
+
+def _grouped(failed):
+    """Lists of failed cases shown together: the same named mistakes (by id), else the same failure
+    (a failure in the setup names no mistake)."""
     groups = {}
     for test in failed:
-        output = test.get("output", "").strip()
-        same_failure = "\n".join(line for line in output.splitlines() if not line.startswith("Checked:"))
-        groups.setdefault(same_failure, (output, []))[1].append(test)
+        key = tuple(mistake.id for mistake in mistakes_of(test)) or _same_failure(test)
+        groups.setdefault(key, []).append(test)
     return groups.values()
+
+
+def _mistake_lines(group):
+    """Each named mistake of the group: its title, id and the parameters of its cases."""
+    by_id = {}
+    for test in group:
+        for mistake in mistakes_of(test):
+            title, params = by_id.setdefault(mistake.id, (mistake.title, []))
+            described = describe_params(mistake.params)
+            if described and described not in params:
+                params.append(described)
+    lines = []
+    for id, (title, params) in by_id.items():
+        shown = f": {esc('; '.join(params))}" if params else ""
+        lines.append(f'<p class="mistake">Likely mistake: <b>{esc(title)}</b> <code class="muted">{esc(id)}</code>{shown}</p>')
+    return "".join(lines)
+
+
+def _feedback(group):
+    """The first case's feedback, then, folded, the other cases' that differ in more than what was checked."""
+    distinct = {}
+    for test in group:
+        distinct.setdefault(_same_failure(test), test.get("output", "").strip())
+    first, *others = distinct.values()
+    shown = f"<pre>{esc(first or '(no feedback)')}</pre>"
+    if not others:
+        return shown
+    folded = "".join(f"<pre>{esc(output or '(no feedback)')}</pre>" for output in others)
+    return f"{shown}<details><summary>{len(others)} more case{'s' * (len(others) > 1)} with the same mistake</summary>{folded}</details>"
 
 
 def _names(tests):
@@ -50,11 +81,11 @@ def question_section(question, tests, record):
     parts = [f'<h2 id="{question}">{question}: {points(record.scores.get(question))} / {points(record.max_scores.get(question))}</h2>']
     if not failed:
         parts.append(f"<p>All {len(tests)} checks passed.</p>")
-    for output, group in _grouped_by_feedback(failed):
+    for group in _grouped(failed):
         lost = sum(test.get("max_score", 0) - test.get("score", 0) for test in group)
         parts.append(
             f'<div class="check"><span class="check-name">{_names(group)}</span> '
-            f'<span class="muted">&minus;{points(lost)} points</span><pre>{esc(output or "(no feedback)")}</pre></div>'
+            f'<span class="muted">&minus;{points(lost)} points</span>{_mistake_lines(group)}{_feedback(group)}</div>'
         )
     if passed and failed:
         items = "".join(f"<li>{esc(name)}</li>" for name in passed)

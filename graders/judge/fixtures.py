@@ -4,7 +4,7 @@ import zlib
 import numpy as np
 import pytest
 
-from graders.judge.naming import check_name
+from graders.judge.naming import check_name, seed_key
 from graders.judge.state import state_of
 from graders.judge.submission import Submission
 
@@ -94,6 +94,6 @@ def student_for(request, worker_pool):
 
 @pytest.fixture
 def rng(request):
-    """A generator seeded by the grading seed and the case's name: the same cases every run, wherever run from."""
+    """A generator seeded by the grading seed and the case: the same cases every run, wherever run from."""
     seed = state_of(request.config).settings.grading_seed
-    return np.random.default_rng([seed, zlib.crc32(request.node.name_for_report.encode())])
+    return np.random.default_rng([seed, zlib.crc32(seed_key(request.node).encode())])

@@ -27,6 +27,17 @@ def case_name(item):
     return f"{check_name(item)}{item.name[len(item.originalname):]}"
 
 
+def seed_key(item):
+    """The text a case's random draws are seeded from, with the grading seed.
+
+    It is the case's id in the layout where the corpus's expectations were set
+    (`graders/checks/test_q1.py::test_pool2d[max-uint8]`): grades do not move when files
+    do, nor with the folder pytest runs from (a node id would).
+    """
+    suffix = Path(str(item.path)).stem.removeprefix("checks")
+    return f"graders/checks/test_{question_of(item).name}{suffix}.py::{item.name}"
+
+
 def defined_checks():
     """Every check the question packages define, whatever this run selected."""
     names = set()

@@ -14,10 +14,12 @@ import pytest
 
 from graders import questions
 from graders.judge import harness, jail, scoring, settings
+from graders.judge import mistakes as generic_mistakes
 from graders.judge.naming import case_name, check_name, defined_checks, is_check, question_of
 from graders.judge.report import GradeReport, write_json_atomically
 from graders.judge.rubric import RubricError, load_rubric
 from graders.judge.state import STATE, GradingState, judge_limits, state_of
+from graders.judge.verdict import CheckFailed
 
 pytest_plugins = ["graders.judge.fixtures"]
 MARKERS = (
@@ -81,7 +83,7 @@ def pytest_runtest_setup(item):
     if is_check(item):
         module = question_of(item).module
         if module not in _present_modules(state_of(item.config)):
-            pytest.fail(f"{module}.py is missing from the submission", pytrace=False)
+            raise CheckFailed(f"{module}.py is missing from the submission", generic_mistakes.MISSING())
 
 
 def pytest_collection_modifyitems(session, config, items):
@@ -142,7 +144,7 @@ def pytest_runtest_makereport(item, call):
     if is_check(item) and (report.when == "call" or report.failed or report.skipped):
         internal = report.failed and call.excinfo is not None and not call.excinfo.errisinstance(pytest.fail.Exception)
         state = state_of(item.config)
-        if scoring.record(state, item.name_for_report, state.rubric[check_name(item)], report, internal):
+        if scoring.record(state, item.name_for_report, state.rubric[check_name(item)], report, internal, call.excinfo):
             state.running = None
             _write_partial(item.config)
     return report
@@ -178,6 +180,29 @@ def _grade_report(state):
     return report
 
 
+def _below_the_bar(state, report):
+    """Why the run fails --fail-under, or "" when it passes it."""
+    bar = state.settings.fail_under
+    if bar is None:
+        return ""
+    if report.internal_errors or report.disturbed:
+        return f"--fail-under {bar:g}: the grade is incomplete (internal grader errors or a disturbed grading)"
+    if report.score < bar - 1e-9:
+        return f"--fail-under {bar:g}: the score {report.score:g} is below it"
+    return ""
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session, exitstatus):
+    """With --fail-under the score decides the exit status, not the checks one by one."""
+    state = session.config.stash.get(STATE, None)
+    if state is None or state.settings.fail_under is None or not state.outcomes:
+        return
+    if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        failed = bool(_below_the_bar(state, _grade_report(state)))
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED if failed else pytest.ExitCode.OK
+
+
 def pytest_terminal_summary(terminalreporter, config):
     state = config.stash.get(STATE, None)
     if state is None or not state.outcomes:
@@ -192,6 +217,8 @@ def pytest_terminal_summary(terminalreporter, config):
         terminalreporter.write_line(f"INTERNAL GRADER ERROR in {error.check}:\n{error.error}")
     for line in report.table_lines():
         terminalreporter.write_line(line)
+    if state.settings.fail_under is not None:
+        terminalreporter.write_line(_below_the_bar(state, report) or f"--fail-under {state.settings.fail_under:g}: passed")
     path = state.settings.grade_json
     if path:
         write_json_atomically(path, report.gradescope())

@@ -18,6 +18,22 @@ class CheckOutcome:
     visibility: str
     output: str = ""
     seconds: float = 0.0
+    mistakes: list = field(default_factory=list)  # {"id", "title", "params"} of each likely mistake, the first foremost
+
+    def test_entry(self):
+        """The case as a Gradescope test; a likely mistake goes in extra_data.mistake (more in .also)."""
+        entry = {
+            "name": self.name,
+            "score": round(self.score, 4),
+            "max_score": round(self.max_score, 4),
+            "status": "passed" if self.status == "passed" else "failed",
+            "output": self.output,
+            "visibility": self.visibility,
+        }
+        if self.mistakes:
+            first, *also = self.mistakes
+            entry["extra_data"] = {"mistake": first, **({"also": also} if also else {})}
+        return entry
 
 
 @dataclass
@@ -66,17 +82,7 @@ class GradeReport:
             "execution_time": round(self.execution_time, 2),
             "output": "\n".join(output),
             "visibility": "visible",
-            "tests": [
-                {
-                    "name": outcome.name,
-                    "score": round(outcome.score, 4),
-                    "max_score": round(outcome.max_score, 4),
-                    "status": "passed" if outcome.status == "passed" else "failed",
-                    "output": outcome.output,
-                    "visibility": outcome.visibility,
-                }
-                for outcome in self.outcomes
-            ],
+            "tests": [outcome.test_entry() for outcome in self.outcomes],
             "extra_data": {
                 "hw9": {
                     "sandbox": self.sandbox.as_data() if self.sandbox else None,

@@ -1,6 +1,7 @@
 """A check's points over its cases, and one finished case as a CheckOutcome."""
 from graders.judge.report import CheckOutcome
 from graders.judge.state import InternalError
+from graders.judge.verdict import diagnosis_of
 
 INTERNAL_ERROR_TEXT = "Internal grader error: this check could not be graded (not a mistake of yours); your instructor has been told."
 
@@ -15,8 +16,11 @@ def split_points(points, count):
     return [(base + (index < extra)) / 100 for index in range(count)]
 
 
-def record(state, case, rubric_item, report, internal=False):
-    """Add case `case`'s outcome from pytest's `report`; False if it was recorded already (a teardown)."""
+def record(state, case, rubric_item, report, internal=False, excinfo=None):
+    """Add case `case`'s outcome from pytest's `report`; False if it was recorded already (a teardown).
+
+    `excinfo`: the call's exception; a failed check's carries its likely mistake as data.
+    """
     if any(outcome.name == case for outcome in state.outcomes):
         return False
     points = state.cases.get(case, rubric_item.points)
@@ -40,6 +44,12 @@ def record(state, case, rubric_item, report, internal=False):
             visibility=rubric_item.visibility,
             output="\n\n".join(part for part in (output, *recorded) if part),
             seconds=report.duration,
+            mistakes=_mistakes(excinfo) if report.failed else [],
         )
     )
     return True
+
+
+def _mistakes(excinfo):
+    diagnosis = diagnosis_of(excinfo)
+    return [finding.data() for finding in diagnosis.findings()] if diagnosis is not None else []

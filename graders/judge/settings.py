@@ -60,6 +60,11 @@ SETTINGS = (
         "require_sandbox", Level.NONE, _level,
         "refuse to grade unless workers get at least this sandbox: namespaces (bubblewrap), landlock, none", "LEVEL",
     ),
+    Setting(
+        "fail_under", None, float,
+        "a CI gate: exit 1 when the total score is below SCORE (or a check could not be graded), else 0 even when checks lost points",
+        "SCORE",
+    ),
 )
 
 
@@ -75,6 +80,7 @@ class GradingSettings:
     worker_memory_gb: float
     tuner_report: Path | None
     require_sandbox: Level
+    fail_under: float | None
 
 
 def register(parser):

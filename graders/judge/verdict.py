@@ -1,13 +1,32 @@
 """How a check fails: what it checked, what it expected, what it got, the likely mistake.
 
 Every grader check ends in one of these helpers, so students read the same four lines
-for every failure.
+for every failure. The likely mistake travels as data too: `fail` raises `CheckFailed`,
+whose `diagnosis` the plugin stores with the case's outcome (results.json's extra_data).
 """
 import numpy as np
 import pytest
 
+from graders.judge import mistakes as generic
 from graders.judge.harness import Failure
+from graders.judge.mistakes import Finding, Joined, Located
 from graders.worker.protocol import Unsupported
+
+DIAGNOSES = (Finding, Joined, Located)
+
+
+class CheckFailed(pytest.fail.Exception):
+    """pytest.fail(message, pytrace=False) that also carries the likely mistake (or None)."""
+
+    def __init__(self, message, diagnosis=None):
+        super().__init__(message, pytrace=False)
+        self.diagnosis = diagnosis
+
+
+def diagnosis_of(excinfo):
+    """The diagnosis a failed check raised with, from pytest's ExceptionInfo (or None)."""
+    value = excinfo.value if excinfo is not None else None
+    return value.diagnosis if isinstance(value, CheckFailed) else None
 
 
 def _show(value, limit=400):
@@ -20,29 +39,34 @@ def _show(value, limit=400):
 
 
 def fail(checked, expected, got, mistake=None, detail=""):
-    """Fail the current check with the standard four-part message."""
+    """Fail the current check with the standard four-part message; `mistake` a Finding, Joined, Located or None."""
+    if mistake is not None and not isinstance(mistake, DIAGNOSES):
+        raise TypeError(f"a likely mistake is a catalogue Finding, not {type(mistake).__name__}: {mistake!r}")
     lines = [f"Checked: {checked}", f"Expected: {_show(expected) if not isinstance(expected, str) else expected}"]
     lines.append(f"Got: {_show(got) if not isinstance(got, str) else got}")
-    if mistake:
-        lines.append(f"Likely mistake: {mistake}")
+    if mistake is not None:
+        lines.append(f"Likely mistake: {mistake.text()}")
     if detail:
         lines.append(detail.rstrip())
-    pytest.fail("\n".join(lines), pytrace=False)
+    raise CheckFailed("\n".join(lines), mistake)
+
+
+CALL_FAILURES = {
+    Failure.MISSING: generic.MISSING,
+    Failure.IMPORT: generic.IMPORT_ERROR,
+    Failure.TIMEOUT: generic.TIMEOUT,
+    Failure.CRASH: generic.CRASH,
+    Failure.MEMORY: generic.MEMORY,
+    Failure.MALFORMED: generic.MALFORMED,
+}
 
 
 def value_of(result, checked):
     """The value of a successful call, or fail saying why the call itself failed."""
     if result.ok:
         return result.value
-    mistake = {
-        Failure.MISSING: "the required file or name is missing",
-        Failure.IMPORT: "the module fails at import",
-        Failure.TIMEOUT: "an infinite loop or far too slow code",
-        Failure.CRASH: "the process crashed (os._exit, a signal, or memory)",
-        Failure.MEMORY: "the call used more memory than allowed",
-        Failure.MALFORMED: "the answer is not what a call returns (the worker's output was tampered with)",
-    }.get(result.failure)
-    fail(checked, "the call to complete", result.message, mistake, detail=result.detail)
+    mistake = CALL_FAILURES.get(result.failure)
+    fail(checked, "the call to complete", result.message, mistake() if mistake else None, detail=result.detail)
 
 
 def array_of(value, checked):
@@ -50,7 +74,7 @@ def array_of(value, checked):
     if isinstance(value, np.ndarray):
         return value
     kind = value.type_name if isinstance(value, Unsupported) else type(value).__name__
-    fail(checked, "a NumPy array", f"a {kind}: {_show(value)}", "returned something other than a NumPy array")
+    fail(checked, "a NumPy array", f"a {kind}: {_show(value)}", generic.NOT_AN_ARRAY())
 
 
 def expect_close(got, expected, checked, rtol, atol, diagnose=None):
@@ -59,9 +83,9 @@ def expect_close(got, expected, checked, rtol, atol, diagnose=None):
     expected = np.asarray(expected)
     if got.shape != expected.shape:
         mistake = diagnose(got) if diagnose else None
-        fail(checked, f"shape {expected.shape}", f"shape {got.shape}", mistake or "wrong output shape")
+        fail(checked, f"shape {expected.shape}", f"shape {got.shape}", mistake or generic.WRONG_SHAPE())
     if not np.issubdtype(got.dtype, np.number) or np.issubdtype(got.dtype, np.complexfloating):
-        fail(checked, "a real numeric array", f"dtype {got.dtype}", "returned a non-numeric array")
+        fail(checked, "a real numeric array", f"dtype {got.dtype}", generic.NON_NUMERIC())
     try:
         np.testing.assert_allclose(got.astype(np.float64), expected.astype(np.float64), rtol=rtol, atol=atol)
         return
@@ -76,7 +100,7 @@ def expect_close(got, expected, checked, rtol, atol, diagnose=None):
 def expect_equal(got, expected, checked, diagnose=None):
     """Fail unless got equals expected and has its type (an int for an int, a tuple for a tuple)."""
     if not _same_kind(got, expected):
-        mistake = (diagnose(got) if diagnose else None) or f"returned a {type(got).__name__}, not a {type(expected).__name__}"
+        mistake = (diagnose(got) if diagnose else None) or generic.WRONG_TYPE(got_type=type(got).__name__, expected_type=type(expected).__name__)
         fail(checked, expected, got, mistake)
     if got != expected:
         fail(checked, expected, got, diagnose(got) if diagnose else None)
@@ -97,8 +121,8 @@ def _same_kind(got, expected):
 def expect_value_error(result, checked):
     """Fail unless the call raised ValueError."""
     if result.ok:
-        fail(checked, "ValueError", f"returned {result.value!r}", "invalid arguments are not rejected: raise ValueError naming the argument")
+        fail(checked, "ValueError", f"returned {result.value!r}", generic.ACCEPTS_INVALID())
     if result.failure is not Failure.EXCEPTION:
         value_of(result, checked)
     if not result.raised("ValueError"):
-        fail(checked, "ValueError", result.message, "raised another exception type: the contract asks for ValueError")
+        fail(checked, "ValueError", result.message, generic.WRONG_EXCEPTION())

@@ -256,7 +256,7 @@ def probe_model_outputs(session, module="q3", values=None, x=None, weights=()):
 
 def probe_make_tuner(session, module="q3", kwargs=None):
     """Create the submission's tuner in the work dir; its class, oracle settings and project dir, raw."""
-    directory = tempfile.mkdtemp(prefix="tuner-", dir=session.settings["workdir"])
+    directory = tempfile.mkdtemp(prefix="tuner-", dir=session.settings.workdir)
     with contextlib.redirect_stdout(io.StringIO()):
         tuner = required(session, module, "make_tuner")(directory, **(kwargs or {}))
     oracle = getattr(tuner, "oracle", None)

@@ -196,7 +196,7 @@ def probe_search(session, module, data_dir, max_epochs, batch_size=128, seed=0, 
     _start(seed, mixed_precision)
     x_train, y_train = load_split(data_dir, "train", train_images)
     x_val, y_val = load_split(data_dir, "val", val_images)
-    directory = tempfile.mkdtemp(prefix="search-", dir=session.settings["workdir"])
+    directory = tempfile.mkdtemp(prefix="search-", dir=session.settings.workdir)
     log = io.StringIO()
     error, probabilities, best_model_error = "", None, ""
     started = time.monotonic()

@@ -139,7 +139,7 @@ def test_pool2d(student, rng, mode, family):
         expect_close(got, conv.pool2d(x, pool_size, strides, mode), checked, rtol=POOL_RTOL, atol=POOL_ATOL,
                      diagnose=lambda got: mistakes_q1.diagnose_pool2d(got, x, pool_size, strides, mode))
         if not np.issubdtype(got.dtype, np.floating):
-            fail(checked, "a float array", f"dtype {got.dtype}", "output kept the input's integer dtype: the pooled output must be float")
+            fail(checked, "a float array", f"dtype {got.dtype}", mistakes_q1.POOL_INTEGER_DTYPE())
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -2,7 +2,9 @@
 import numpy as np
 import pytest
 
+from graders.judge import mistakes as generic
 from graders.judge.harness import Failure
+from graders.judge.mistakes import Located, together
 from graders.judge.verdict import array_of, expect_close, fail, value_of
 from graders.oracles import conv
 from graders.questions.q2 import mistakes
@@ -83,8 +85,7 @@ def _with_dtype(diagnose, got_dtype, image_dtype):
         mistake = diagnose(got)
         if np.issubdtype(got_dtype, np.floating):
             return mistake
-        dtype_text = mistakes.dtype_mistake(got_dtype, image_dtype)
-        return f"{mistake}; {dtype_text}" if mistake else dtype_text
+        return together(mistake, mistakes.dtype_mistake(got_dtype, image_dtype), joiner="; ")
     return diagnose_with_dtype
 
 
@@ -107,7 +108,7 @@ def test_kernel(student, name):
     diagnose = lambda wrong: mistakes.diagnose_kernel(wrong, name)  # noqa: E731
     expect_close(got, mistakes.contract_kernel(name), checked, rtol=1e-6, atol=1e-9, diagnose=diagnose)
     if not np.issubdtype(got.dtype, np.floating):
-        fail(checked, "a float kernel", f"dtype {got.dtype}", "integer kernel: the contract asks for a float array (dtype=float)")
+        fail(checked, "a float kernel", f"dtype {got.dtype}", mistakes.INTEGER_KERNEL())
 
 
 @pytest.mark.parametrize("which", ["16", "random"])
@@ -125,12 +126,11 @@ def test_kernel_unknown_name(student, rng, which):
     checked = f"kernel({name!r})"
     result = student.call("q2", "kernel", name)
     if result.ok:
-        fail(checked, "ValueError", f"returned {result.value!r}",
-             "unknown names fall through to a default kernel (an else branch or dict.get); raise ValueError")
+        fail(checked, "ValueError", f"returned {result.value!r}", mistakes.UNKNOWN_NAME_ACCEPTED())
     if result.failure is not Failure.EXCEPTION:
         value_of(result, checked)
     if not result.raised("ValueError"):
-        fail(checked, "ValueError", result.message, "wrong exception type: raise ValueError naming the argument")
+        fail(checked, "ValueError", result.message, mistakes.UNKNOWN_NAME_EXCEPTION())
 
 
 # ---- the golden worked example ----------------------------------------------------------
@@ -143,7 +143,7 @@ def test_golden_patch(student, function, name):
     checked = f"centre of {checked} on the contract's golden 3x3 uint8 patch"
     diagnose = _with_dtype(mistakes.filter_diagnosis(GOLDEN_PATCH, kernel, rtol=0, atol=1e-3), got.dtype, GOLDEN_PATCH.dtype)
     if got.shape != GOLDEN_PATCH.shape:
-        fail(checked, f"shape {GOLDEN_PATCH.shape}", f"shape {got.shape}", diagnose(got) or "wrong output shape")
+        fail(checked, f"shape {GOLDEN_PATCH.shape}", f"shape {got.shape}", diagnose(got) or generic.WRONG_SHAPE())
     centre = float(got[1, 1])
     if not abs(centre - GOLDEN_CENTRES[name]) <= 1e-3:
         fail(checked, f"{GOLDEN_CENTRES[name]:.4f}", f"{centre:.4f} (whole output {got.tolist()})", diagnose(got))
@@ -169,8 +169,8 @@ def _disagreement(image, kernel, outputs, rtol, atol):
         for function, got in outputs.items():
             if got.shape != expected.shape or not np.allclose(got, expected, rtol=rtol, atol=atol):
                 mistake = mistakes.filter_diagnosis(image, kernel, rtol, atol)(got)
-                reasons.append(f"{function} is wrong ({mistake or 'no known mistake matches'})")
-        return "; ".join(reasons) or None
+                reasons.append(Located(function, mistake, form="{where} is wrong ({finding})", unknown="no known mistake matches"))
+        return together(*reasons, joiner="; ")
     return diagnose
 
 

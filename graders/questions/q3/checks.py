@@ -8,7 +8,7 @@ the contract's model computed in float64 NumPy (`graders.questions.q3.oracle`).
 import numpy as np
 import pytest
 
-from graders.judge import answers
+from graders.judge import answers, mistakes as generic
 from graders.judge.verdict import expect_close, expect_equal, fail, value_of
 from graders.questions.q3 import judge as q3_judge, mistakes as spec, oracle
 
@@ -18,7 +18,6 @@ BUILD_INPUT = [1, *oracle.INPUT_SHAPE]  # what a model not built yet is called o
 # Probabilities of float32 Keras against the float64 oracle: at most 6.3e-6 relative and
 # 1.1e-6 absolute over 25 points x 3 weight draws of the reference (2 images each).
 OUTPUT_RTOL, OUTPUT_ATOL = 1e-4, 1e-6
-TAMPERED = "the worker's answer was forged or damaged: the submission wrote into the grader's pipe or patched the grader"
 
 
 def _point(label):
@@ -34,7 +33,7 @@ def _read(reader, answer, checked):
     """The reader's value, or fail: a malformed answer is a wrong answer."""
     value, problem = answers.read(reader, answer)
     if problem:
-        fail(checked, "a well-formed raw answer from the worker", f"the worker's answer is malformed: {problem}", TAMPERED)
+        fail(checked, "a well-formed raw answer from the worker", f"the worker's answer is malformed: {problem}", generic.FORGED())
     return value
 
 
@@ -43,7 +42,7 @@ def _model(student, values):
     answer = value_of(student.probe_once("build_model", "q3", values=values, input_shape=BUILD_INPUT), checked)
     model = _read(q3_judge.read_model, answer, checked)
     if not model.is_keras_model:
-        fail(checked, "a compiled keras.Model", f"a {model.type_name}", "build_model must return the model")
+        fail(checked, "a compiled keras.Model", f"a {model.type_name}", spec.NOT_A_MODEL())
     return checked, model
 
 
@@ -69,10 +68,10 @@ def test_architecture(student, rng, label):
     order, problem = q3_judge.match_weights(model.weight_shapes, contract)
     if problem:
         mistake = spec.architecture_mistake(values, model.layers) or spec.output_mistake(model.layers)
-        fail(f"{checked}: weight shapes in model.weights order", _shapes_text(contract), _shapes_text(model.weight_shapes), mistake or problem)
+        fail(f"{checked}: weight shapes in model.weights order", _shapes_text(contract), _shapes_text(model.weight_shapes), mistake or spec.WEIGHT_SHAPES(difference=problem))
     if not all(model.trainable):
         frozen = [shape for shape, trainable in zip(model.weight_shapes, model.trainable) if not trainable]
-        fail(f"{checked}: trainable weights", "every weight trainable", f"frozen weights of shapes {frozen}", "layers set trainable=False")
+        fail(f"{checked}: trainable weights", "every weight trainable", f"frozen weights of shapes {frozen}", spec.FROZEN_WEIGHTS())
     weights, x = oracle.random_weights(values, rng), oracle.random_inputs(rng)
     checked_outputs = f"{checked}: model(x, training=False) on {len(x)} seeded images with the judge's seeded weights"
     answer = value_of(student.probe("model_outputs", "q3", values=values, x=x, weights=[weights[index] for index in order]), checked_outputs)
@@ -81,9 +80,9 @@ def test_architecture(student, rng, label):
 
     def diagnose(got):
         if got.shape == logits.shape and np.allclose(got, logits, rtol=OUTPUT_RTOL, atol=1e-5):
-            return "the outputs are the logits: the final Dense(10) needs activation='softmax' (sparse_categorical_crossentropy expects probabilities)"
+            return spec.OUTPUTS_ARE_LOGITS()
         named = spec.architecture_mistake(values, run.calls) or spec.output_mistake(run.calls)
-        return named or "the outputs differ from the contract's model with the same weights: layer order, activations, pooling or padding differ"
+        return named or spec.OUTPUTS_DIFFER()
 
     expect_close(run.outputs, oracle.softmax(logits), checked_outputs, OUTPUT_RTOL, OUTPUT_ATOL, diagnose)
     dropout = spec.dropout_mistake(values, run.calls)
@@ -99,7 +98,7 @@ def test_golden_parameter_count(student):
     expect_equal(total, spec.GOLDEN_PARAMS, f"{checked}: total parameters (the judge's count from the weight shapes)", lambda _: mistake)
     _, problem = q3_judge.match_weights(model.weight_shapes, oracle.weight_shapes(spec.GOLDEN_HPS))
     if problem:
-        fail(f"{checked}: parameters of each layer with weights", spec.GOLDEN_LAYER_PARAMS, _shapes_text(model.weight_shapes), mistake or problem)
+        fail(f"{checked}: parameters of each layer with weights", spec.GOLDEN_LAYER_PARAMS, _shapes_text(model.weight_shapes), mistake or spec.WEIGHT_SHAPES(difference=problem))
 
 
 @pytest.mark.parametrize("label", COMPILE_POINTS)
@@ -107,7 +106,7 @@ def test_compile_settings(student, label):
     values = _point(label)
     checked, model = _model(student, values)
     if not model.compiled:
-        fail(checked, "a compiled model", "an uncompiled model", "model.compile(...) was not called")
+        fail(checked, "a compiled model", "an uncompiled model", spec.NOT_COMPILED())
     compiled = model.compile
     expected = {
         "optimizer": spec.OPTIMIZER_CLASSES[values["optimizer"]],
@@ -123,27 +122,27 @@ def test_compile_settings(student, label):
         "accuracy metric": q3_judge.has_accuracy_metric(compiled["metrics"]),
     }
     if learning_rate is None or not np.isclose(learning_rate, expected["learning_rate"], rtol=1e-6, atol=0):
-        fail(checked, expected, got, "the optimizer ignores hp 'lr' (or uses it under another name)")
+        fail(checked, expected, got, spec.LR_IGNORED())
     got["learning_rate"] = expected["learning_rate"]
     if got != expected:
         wrong = ", ".join(key for key in expected if got[key] != expected[key])
-        fail(checked, expected, got, f"wrong compile setting: {wrong}")
+        fail(checked, expected, got, spec.COMPILE_SETTING(settings=wrong))
 
 
 def test_best_hps_in_space(student):
     checked = "BEST_HPS holds one value in the contract's space for each hyperparameter"
     best = value_of(student.attribute("q3", "BEST_HPS"), checked)
     if not isinstance(best, dict) or set(best) != set(spec.SEARCH_SPACE):
-        fail(checked, sorted(spec.SEARCH_SPACE), sorted(map(str, best)) if isinstance(best, dict) else best, "BEST_HPS must be a dict with exactly the six names")
+        fail(checked, sorted(spec.SEARCH_SPACE), sorted(map(str, best)) if isinstance(best, dict) else best, spec.BEST_HPS_NOT_DICT())
     outside = {name: value for name, value in best.items() if not spec.in_space(name, value)}
     if outside:
-        fail(checked, "values inside the search space", outside, f"BEST_HPS outside the space: {', '.join(outside)}")
+        fail(checked, "values inside the search space", outside, spec.BEST_HPS_OUTSIDE(names=", ".join(outside)))
 
 
 def _contract_trials(max_epochs):
     count, why = q3_judge.hyperband_trial_count(max_epochs, 3, 1, spec.contract_hyperparameters().get_config())
     if count is None or (max_epochs == 10 and count != 30):
-        fail("keras-tuner's own count for the contract's Hyperband", 30 if max_epochs == 10 else "a count", count if count is not None else why, "the installed keras-tuner disagrees with the contract")
+        fail("keras-tuner's own count for the contract's Hyperband", 30 if max_epochs == 10 else "a count", count if count is not None else why, spec.KERAS_TUNER_DISAGREES())
     return count
 
 
@@ -169,12 +168,13 @@ def test_make_tuner(student, max_epochs):
     if got != expected:
         wrong = [key for key in expected if got[key] != expected[key]]
         mistakes = {
-            "objective": 'objective must be "val_accuracy" (the tuner maximises validation accuracy)',
-            "max_epochs": "max_epochs is not passed through (hard-coded?)",
-            "factor": "factor must be 3",
-            "is a Hyperband tuner": "the tuner must be keras_tuner.Hyperband",
+            "objective": spec.TUNER_OBJECTIVE,
+            "max_epochs": spec.TUNER_MAX_EPOCHS,
+            "factor": spec.TUNER_FACTOR,
+            "is a Hyperband tuner": spec.NOT_HYPERBAND,
         }
-        fail(checked, expected, got, next((mistakes[key] for key in wrong if key in mistakes), f"wrong {', '.join(wrong)}"))
+        named = next((mistakes[key]() for key in wrong if key in mistakes), None)
+        fail(checked, expected, got, named or spec.TUNER_SETTINGS(settings=", ".join(wrong)))
 
 
 def test_make_tuner_arguments(student):
@@ -184,4 +184,4 @@ def test_make_tuner_arguments(student):
     expected = {"seed": 1234, "project under directory": True, "project_name": "hw9-check"}
     got = {"seed": tuner["seed"], "project under directory": ".." not in parts, "project_name": parts[-1]}
     if got != expected:
-        fail(checked, expected, got, "make_tuner ignores one of its arguments (seed, directory, project_name)")
+        fail(checked, expected, got, spec.TUNER_ARGUMENTS())

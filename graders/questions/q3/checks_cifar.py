@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from graders.judge import answers
+from graders.judge import answers, mistakes as generic
 from graders.judge.verdict import fail, value_of
 from graders.questions.q3 import gpu_run, training
+from graders.questions.q3 import mistakes as spec
 from graders.questions.q3.mistakes import SEARCH_SPACE, in_space
 
 TRAIN_IMAGES, HOLDOUT_IMAGES, VAL_IMAGES = 10_000, 2_000, 500
 HOLDOUT = ("holdout",)
-TAMPERED = "the worker's answer was forged or damaged: the submission wrote into the grader's pipe or patched the grader"
 TRAIN_EPOCHS, TRAIN_BATCH, TRAIN_SEED = 6, 32, 0
 # The reference's build_model(BEST_HPS), 6 epochs (batch 32, Keras's default) on these
 # 10,000 JPEG-archive images, scored on the 2,000 held-out ones: 0.462 and 0.439 (seed 0,
@@ -72,13 +72,13 @@ def _read(reader, answer, checked, *args):
     value, problem = answers.read(reader, answer, *args)
     if problem is None:
         return value
-    fail(checked, "a well-formed raw answer from the worker", f"the worker's answer is malformed: {problem}", TAMPERED)
+    fail(checked, "a well-formed raw answer from the worker", f"the worker's answer is malformed: {problem}", generic.FORGED())
 
 
 def _holdout_accuracy(probabilities, labels, checked):
     predictions, problem = answers.read(training.predicted_classes, probabilities, labels, "the held-out outputs")
     if problem:
-        fail(checked, f"outputs of shape ({len(labels)}, 10) for the held-out images", f"the worker's answer is malformed: {problem}", TAMPERED)
+        fail(checked, f"outputs of shape ({len(labels)}, 10) for the held-out images", f"the worker's answer is malformed: {problem}", generic.FORGED())
     return training.accuracy(predictions, labels)
 
 
@@ -94,8 +94,9 @@ def test_best_model_learns(cifar_student, cifar_folder, record_property):
     trained["outputs"] = training.output_summary(trained["probabilities"]["holdout"])
     history = "\n".join(training.history_lines(trained["history"]))
     if score < TRAIN_FLOOR:
-        slow = f"it learns, but too slowly to reach {TRAIN_FLOOR} in {TRAIN_EPOCHS} epochs (dropout too strong? lr too small? SGD?)"
-        fail(checked, f"held-out accuracy >= {TRAIN_FLOOR}", f"{score:.4f}", training.learning_mistake(trained, trained["values"]) or slow, detail=history)
+        cause = training.learning_mistake(trained, trained["values"])
+        mistake = spec.DOES_NOT_LEARN(cause=cause) if cause else spec.LEARNS_SLOWLY(floor=TRAIN_FLOOR, epochs=TRAIN_EPOCHS)
+        fail(checked, f"held-out accuracy >= {TRAIN_FLOOR}", f"{score:.4f}", mistake, detail=history)
     record_property("output", f"{checked}: held-out accuracy {score:.4f} (floor {TRAIN_FLOOR}), {trained['fit_seconds']:.0f} s of training\n{history}")
 
 
@@ -120,18 +121,18 @@ def test_tuner_search(cifar_student, cifar_folder, tuner_report_dir, record_prop
     table = training.format_trials(search)
     record_property("output", f"{training.search_summary(search, score)}\ntuner report: {', '.join(map(str, files))}")
     if search["error"]:
-        fail(checked, "the search to run to its end", search["error"], "the search stopped (keras-tuner gives up after 3 failed trials in a row)", detail=table)
+        fail(checked, "the search to run to its end", search["error"], spec.SEARCH_STOPPED(), detail=table)
     failed = {trial["trial_id"]: trial["error"] or trial["status"] for trial in search["trials"] if trial["status"] != "COMPLETED"}
     if not search["trials"] or failed:
-        fail(checked, "every trial COMPLETED", failed or "no trial ran", "trials failed: build_model raises or training breaks for some hyperparameters", detail=table)
+        fail(checked, "every trial COMPLETED", failed or "no trial ran", spec.TRIALS_FAILED(), detail=table)
     best = search["best"] or {"values": {}}
     outside = {name: best["values"].get(name, "missing") for name in SEARCH_SPACE if not in_space(name, best["values"].get(name))}
     if outside:
-        fail(checked, "best hyperparameters inside the contract's space", outside, "the tuner searches another space than the contract's", detail=table)
+        fail(checked, "best hyperparameters inside the contract's space", outside, spec.SEARCH_SPACE_DIFFERS(), detail=table)
     if score is None:
-        fail(checked, "the tuner's best model to predict the held-out images", search["best_model_error"] or "no best model", "tuner.get_best_models() fails: the best trial's checkpoint does not load into build_model(its hyperparameters)", detail=table)
+        fail(checked, "the tuner's best model to predict the held-out images", search["best_model_error"] or "no best model", spec.BEST_MODEL_UNLOADABLE(), detail=table)
     if score < SEARCH_FLOOR:
-        fail(checked, f"the best model's held-out accuracy >= {SEARCH_FLOOR} (chance is {training.CHANCE_ACCURACY})", f"{score:.4f}", "no trial learns: the models stay at chance (learning rate, softmax, loss?)", detail=table)
+        fail(checked, f"the best model's held-out accuracy >= {SEARCH_FLOOR} (chance is {training.CHANCE_ACCURACY})", f"{score:.4f}", spec.NO_TRIAL_LEARNS(), detail=table)
     record_property("output", table)
 
 
@@ -146,7 +147,7 @@ def test_full_search_gpu(student_for, tuner_report_dir, tmp_path_factory, record
     student = student_for(read_paths=[data.folder], memory_gb=0, allow_gpu=True)
     result = gpu_run.run_full_check(
         lambda name, **params: student.probe(name, "q3", **params), value_of, data, settings, tuner_report_dir, log=lambda _: None,
-        reject=lambda checked, problem: fail(checked, "a well-formed raw answer from the worker", f"the worker's answer is malformed: {problem}", TAMPERED),
+        reject=lambda checked, problem: fail(checked, "a well-formed raw answer from the worker", f"the worker's answer is malformed: {problem}", generic.FORGED()),
     )
     problems = result.failures()
     if problems:

@@ -214,9 +214,9 @@ def _student_table(student):
     rows = value_of(student.call("q4", "layer_table"), checked)
     expected_rows, _ = keras_golden_table()
     if not isinstance(rows, (list, tuple)) or not all(isinstance(row, dict) for row in rows):
-        fail(checked, f"a list of {len(expected_rows)} dicts", repr(rows), "layer_table must return a list of dicts")
+        fail(checked, f"a list of {len(expected_rows)} dicts", repr(rows), mistakes_q4.TABLE_NOT_LIST())
     if len(rows) != len(expected_rows):
-        fail(checked, f"{len(expected_rows)} rows", f"{len(rows)} rows", "one row per layer, Input and Flatten included")
+        fail(checked, f"{len(expected_rows)} rows", f"{len(rows)} rows", mistakes_q4.TABLE_ROW_COUNT())
     return rows
 
 
@@ -228,7 +228,7 @@ def test_layer_table(student, index):
     for key in mistakes_q4.TABLE_KEYS:
         checked = f"layer_table() row {index + 1} ({expected['layer']}), key {key!r}"
         if key not in row:
-            fail(checked, repr(expected[key]), f"no key {key!r} (keys: {sorted(row)})", f"each row needs the keys {', '.join(mistakes_q4.TABLE_KEYS)}")
+            fail(checked, repr(expected[key]), f"no key {key!r} (keys: {sorted(row)})", mistakes_q4.ROW_KEY_MISSING(keys=", ".join(mistakes_q4.TABLE_KEYS)))
         expect_equal(row[key], expected[key], checked, diagnose=lambda got: mistakes_q4.diagnose_row(row, index, key))
 
 
@@ -239,5 +239,5 @@ def test_table_total(student):
     assert total == GOLDEN_TOTAL, f"oracle broken: the golden Keras model has {total} parameters, not {GOLDEN_TOTAL}"
     params = [row.get("params") for row in rows]
     if not all(isinstance(value, (int, np.integer)) and not isinstance(value, bool) for value in params):
-        fail(checked, "an int in every row", repr(params), "every row's params must be an int")
+        fail(checked, "an int in every row", repr(params), mistakes_q4.PARAMS_NOT_INT())
     expect_equal(int(sum(params)), total, checked, diagnose=lambda got: mistakes_q4.diagnose_rows(rows, expected_rows, "params"))
