@@ -20,8 +20,9 @@ from typing import Any
 
 from graders import layout
 from graders.judge import jail, safe_files
+from graders.judge.jail import planned_level
 from graders.judge.settings import WORKER_MEMORY_GB
-from graders.worker import protocol, sandbox
+from graders.worker import protocol
 from graders.worker.messages import CONFIG_VARIABLE, HELLO_ID, Request, Response, WorkerConfig
 
 MAX_SUBMISSION_BYTES = 50 * 1024 * 1024
@@ -107,7 +108,7 @@ class Worker:
         _worker_sequence += 1
         self.settings = settings
         self.level = settings.level if settings.level is not None else planned_level()
-        self.uid = _own_uid(_worker_sequence, self.level)
+        self.uid = jail.own_uid(_worker_sequence, self.level)
         self.base = Path(tempfile.mkdtemp(prefix="hw9-worker-"))
         os.chmod(self.base, 0o711)
         self.submission_copy = self.base / "submission"
@@ -367,52 +368,6 @@ def _adopt_orphans():
     import ctypes
 
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-
-
-def planned_level():
-    """The strongest sandbox this platform allows a worker."""
-    if jail.namespaces_unavailable() is None:
-        return jail.Level.NAMESPACES
-    return jail.Level.LANDLOCK if sandbox.landlock_abi() >= 1 else jail.Level.NONE
-
-
-def _own_uid(sequence, level):
-    """A uid for the worker alone where the judge may switch users (root), else None."""
-    if not jail.is_root():
-        return None
-    if level is not jail.Level.NAMESPACES and not _python_usable_by_others():
-        return None
-    uid = jail.worker_uid(sequence)
-    if level is not jail.Level.NAMESPACES:
-        jail.kill_uid(uid)  # nothing left over from an earlier judge with this pid
-    return uid
-
-
-def _python_usable_by_others():
-    """Outside namespaces another uid runs the host's Python in place: it must reach the interpreter, its packages and the harness."""
-    needed = [Path(os.path.realpath(sys.executable)), Path(sys.prefix), *map(Path, worker_files())]
-    folders = {folder for path in needed for folder in path.parents}
-    try:
-        return all(os.stat(folder).st_mode & 0o001 for folder in folders) and all(os.stat(path).st_mode & 0o004 for path in needed)
-    except OSError:
-        return False
-
-
-def sandbox_info(worker):
-    """What confined `worker`: the judge's choice of level, and the worker's own account of Landlock."""
-    level = worker.level
-    parts = {
-        jail.Level.NAMESPACES: "own user, PID, network, IPC and mount namespaces (bubblewrap)",
-        jail.Level.LANDLOCK: f"no namespaces ({jail.namespaces_unavailable() or 'not asked for'})",
-        jail.Level.NONE: f"no namespaces ({jail.namespaces_unavailable() or 'not asked for'}) and no Landlock",
-    }[level]
-    if worker.uid is not None:
-        who = f"uid {worker.uid} of its own"
-    elif jail.is_root() and level is not jail.Level.NAMESPACES:
-        who = "root's uid without capabilities (Python is not readable by other users here)"
-    else:
-        who = "the grader's uid"
-    return jail.SandboxInfo(level, f"{level.label}: {parts}, {who}; {worker.sandbox}")
 
 
 def _copy_submission(source, destination):

@@ -16,6 +16,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from graders import layout
+from graders.worker import sandbox
+
 UID_BASE = 1_500_000_000  # far above login, system and subordinate uid ranges
 UID_SLOTS = 64  # workers alive at once in one judge
 ENVIRONMENT_ALLOWED = (
@@ -197,10 +200,54 @@ def allowed_environment(extra):
     return environment
 
 
+def planned_level():
+    """The strongest sandbox this platform allows a worker."""
+    if namespaces_unavailable() is None:
+        return Level.NAMESPACES
+    return Level.LANDLOCK if sandbox.landlock_abi() >= 1 else Level.NONE
+
+
+def own_uid(sequence, level):
+    """A uid for the worker alone where the judge may switch users (root), else None."""
+    if not is_root():
+        return None
+    if level is not Level.NAMESPACES and not _python_usable_by_others():
+        return None
+    uid = worker_uid(sequence)
+    if level is not Level.NAMESPACES:
+        kill_uid(uid)  # nothing left over from an earlier judge with this pid
+    return uid
+
+
+def _python_usable_by_others():
+    """Outside namespaces another uid runs the host's Python in place: it must reach the interpreter, its packages and the harness."""
+    needed = [Path(os.path.realpath(sys.executable)), Path(sys.prefix), *layout.worker_files()]
+    folders = {folder for path in needed for folder in path.parents}
+    try:
+        return all(os.stat(folder).st_mode & 0o001 for folder in folders) and all(os.stat(path).st_mode & 0o004 for path in needed)
+    except OSError:
+        return False
+
+
+def sandbox_info(worker):
+    """What confined `worker`: the judge's choice of level, and the worker's own account of Landlock."""
+    level = worker.level
+    parts = {
+        Level.NAMESPACES: "own user, PID, network, IPC and mount namespaces (bubblewrap)",
+        Level.LANDLOCK: f"no namespaces ({namespaces_unavailable() or 'not asked for'})",
+        Level.NONE: f"no namespaces ({namespaces_unavailable() or 'not asked for'}) and no Landlock",
+    }[level]
+    if worker.uid is not None:
+        who = f"uid {worker.uid} of its own"
+    elif is_root() and level is not Level.NAMESPACES:
+        who = "root's uid without capabilities (Python is not readable by other users here)"
+    else:
+        who = "the grader's uid"
+    return SandboxInfo(level, f"{level.label}: {parts}, {who}; {worker.sandbox}")
+
+
 def describe_platform():
     """One line: the sandbox workers get here, and why not more."""
-    from graders.judge.harness import planned_level
-
     level = planned_level()
     why = "" if level is Level.NAMESPACES else f" ({namespaces_unavailable()})"
     return f"hw9 sandbox here: {level.label}{why}"

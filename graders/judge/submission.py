@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 from graders import questions
-from graders.judge import safe_files
-from graders.judge.harness import GIB, CallResult, Failure, Worker, WorkerDied, WorkerSettings, sandbox_info
+from graders.judge import jail, safe_files
+from graders.judge.harness import GIB, CallResult, Failure, Worker, WorkerDied, WorkerSettings
 from graders.judge.settings import CALL_TIMEOUT_S, IMPORT_TIMEOUT_S, WORKER_MEMORY_GB
 from graders.worker import protocol
 WARM_LIBRARIES = ("tensorflow", "keras", "keras_tuner", "cv2", "scipy")
@@ -40,7 +40,7 @@ class Submission:
             if self._worker is not None:
                 self._worker.close()
             self._worker = Worker(self.path, self.settings)
-            self.sandbox = sandbox_info(self._worker)
+            self.sandbox = jail.sandbox_info(self._worker)
             self.last_sandbox = self.sandbox.description
             self._imported = set()
             libraries = self.libraries_used()
