@@ -141,3 +141,10 @@ def test_fail_under_makes_the_score_the_exit_status(bar, code):
     assert "failed" in result.stdout, "the mutant loses points either way"
     verdict = "passed" if code == 0 else "is below it"
     assert f"--fail-under {bar}: " in result.stdout and verdict in result.stdout.split(f"--fail-under {bar}: ")[1].splitlines()[0]
+
+
+def test_a_grading_run_shows_no_third_party_warnings():
+    """keras-tuner and TensorFlow warn from their internals; none of it belongs under a score table."""
+    run = grade("--submission", layout.REFERENCE_SUBMISSION, "--questions", "q3,q4")
+    assert run.returncode == 0, run.stdout[-2000:]
+    assert "warnings summary" not in run.stdout and "Warning" not in run.stdout, run.stdout[-3000:]
