@@ -1,6 +1,7 @@
 """The judge/worker messages: round trips, and what the judge refuses to read as a response."""
 import json
 
+import numpy as np
 import pytest
 
 from graders.worker.messages import Request, Response, WorkerConfig
@@ -31,3 +32,13 @@ def test_a_response_is_read_defensively():
     line = json.dumps({"id": 4, "ok": False, "error_type": ["x"], "error": "e" * 10_000, "limits": {"memory": "lots"}})
     response = Response.parse(line.encode())
     assert (response.error_type, len(response.error), response.limits) == ("Exception", 2000, None)
+
+
+def test_a_numpy_string_travels_as_the_string_it_is_and_a_string_array_as_an_unsupported_value(tmp_path):
+    from graders.worker.protocol import ExchangeFolder, Unsupported, decode, encode
+
+    value = {"optimizer": np.str_("adam"), "table": np.array(["153.5", "1"])}
+    decoded = decode(encode(value, tmp_path), ExchangeFolder(tmp_path))
+    assert decoded["optimizer"] == "adam" and type(decoded["optimizer"]) is str
+    assert isinstance(decoded["table"], Unsupported) and "dtype <U5" in str(decoded["table"])
+    assert not list(tmp_path.iterdir()), "no exchange file is written for a string array"

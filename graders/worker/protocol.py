@@ -55,6 +55,9 @@ class ExchangeFolder:
                 raise MalformedAnswer(f"array file {name} is not a valid .npy file ({error})") from None
 
 
+ARRAY_KINDS = "biufc"  # the dtypes that travel as .npy files: booleans and numbers
+
+
 def _check_header(stream, size, name):
     """Refuse a header that does not describe the file's own bytes (a 192-byte file "holding" 2**45 floats).
 
@@ -65,7 +68,7 @@ def _check_header(stream, size, name):
     if version not in readers:
         raise MalformedAnswer(f"array file {name} has .npy format {version}, which the protocol does not write")
     shape, _, dtype = readers[version](stream, max_header_size=10_000)
-    if dtype.hasobject or dtype.names is not None or dtype.itemsize == 0 or dtype.kind not in "biufc":
+    if dtype.hasobject or dtype.names is not None or dtype.itemsize == 0 or dtype.kind not in ARRAY_KINDS:
         raise MalformedAnswer(f"array file {name} declares dtype {dtype}, not a number type")
     count = 1
     for length in shape:
@@ -109,10 +112,13 @@ def encode(value, exchange_dir, depth=0, prefix="r"):
     """Turn a value into JSON-able data, arrays saved in `exchange_dir` (prefix a: arguments, r: results)."""
     if depth > 20:
         return {"__unsupported__": "nested too deep", "text": ""}
+    if isinstance(value, np.str_):
+        return str(value)  # a str subclass: the string it is ("adam" in BEST_HPS)
     # NumPy first: np.float64 is also a Python float.
     if isinstance(value, (np.ndarray, np.generic)) and type(value).__module__.startswith("numpy"):
         array = np.asarray(value)
-        if array.dtype.hasobject or array.dtype.names is not None:
+        if array.dtype.kind not in ARRAY_KINDS or array.dtype.names is not None:
+            # Not a number type (strings, objects): a wrong answer the judge names, never an exchange file.
             return {"__unsupported__": f"numpy array of dtype {array.dtype}", "text": _short(value)}
         path = Path(exchange_dir) / f"{prefix}{next(_counter)}.npy"
         np.save(path, array, allow_pickle=False)  # keeps 0-d arrays 0-d
