@@ -6,43 +6,45 @@ import cv2
 import numpy as np
 import pytest
 
+from graders.batch.processes import available_cores
 from graders.cifar10 import data
-from graders.selftest import corpus
+from graders.selftest import expectations, run
 
 _CORPUS_KEY = pytest.StashKey["GradedCorpus"]()
 
 
 @dataclass
 class GradedCorpus:
-    """Every selected corpus entry graded by the real graders, in parallel."""
+    """Every selected corpus entry graded by one hw9-grade run."""
 
-    runs: dict = field(default_factory=dict)  # entry name -> corpus.GradeRun
+    graded: run.CorpusRun
     errors: dict = field(default_factory=dict)  # entry name -> CorpusError of a malformed entry
-    wall_seconds: float = 0.0
-    jobs: int = 1
+
+    @property
+    def runs(self):
+        return self.graded.runs
 
 
 def _selected_entry_names(session):
     """Names of the corpus entries whose tests this run selected (all of them by default)."""
     names = {item.callspec.params["entry_name"] for item in session.items if item.get_closest_marker("corpus") and hasattr(item, "callspec") and "entry_name" in item.callspec.params}
-    return names or {path.name for path in corpus.entry_folders()}
+    return names or {path.name for path in expectations.entry_folders()}
 
 
 @pytest.fixture(scope="session")
 def graded_corpus(request, tmp_path_factory):
-    """Grade the selected entries once; HW9_CORPUS_JOBS overrides the number of parallel gradings."""
+    """Grade the selected entries once; HW9_CORPUS_JOBS sets hw9-grade's --jobs (default: the cores)."""
     wanted = _selected_entry_names(request.session)
     entries, errors = [], {}
-    for path in corpus.entry_folders():
+    for path in expectations.entry_folders():
         if path.name not in wanted:
             continue
         try:
-            entries.append(corpus.load_entry(path))
-        except corpus.CorpusError as error:
+            entries.append(expectations.load_entry(path))
+        except expectations.CorpusError as error:
             errors[path.name] = error
-    jobs = int(os.environ.get("HW9_CORPUS_JOBS", 0)) or corpus.default_jobs()
-    runs, wall = corpus.grade_all(entries, tmp_path_factory.mktemp("corpus-grades"), jobs=jobs)
-    graded = GradedCorpus(runs=runs, errors=errors, wall_seconds=wall, jobs=jobs)
+    jobs = int(os.environ.get("HW9_CORPUS_JOBS", 0)) or available_cores()
+    graded = GradedCorpus(run.grade_all(entries, tmp_path_factory.mktemp("corpus"), jobs=jobs), errors)
     request.config.stash[_CORPUS_KEY] = graded
     return graded
 
@@ -51,16 +53,20 @@ def pytest_terminal_summary(terminalreporter, config):
     graded = config.stash.get(_CORPUS_KEY, None)
     if graded is None:
         return
-    runs = list(graded.runs.values())
-    line = corpus.summary_line(runs)
+    corpus, runs = graded.graded, list(graded.runs.values())
+    line = run.summary_line(runs)
     if graded.errors:
         line += f", {len(graded.errors)} malformed"
-    cpu = sum(run.cpu_seconds for run in runs)
+    judges = "judges forked from a preloaded process" if corpus.preloaded else "judges started as fresh interpreters"
+    per_entry = corpus.grading_cpu_seconds / len(runs) if runs else 0.0
     terminalreporter.write_sep("=", "grader self-test corpus")
     terminalreporter.write_line(line)
-    terminalreporter.write_line(f"graded {len(runs)} entries in {graded.wall_seconds:.0f} s wall on {graded.jobs} parallel jobs ({cpu:.0f} s CPU)")
-    slowest = sorted(runs, key=lambda run: run.seconds, reverse=True)[:5]
-    terminalreporter.write_line("slowest: " + ", ".join(f"{run.entry.name} {run.seconds:.0f} s" for run in slowest))
+    terminalreporter.write_line(
+        f"graded {len(runs)} entries with hw9-grade in {corpus.wall_seconds:.0f} s wall on {corpus.jobs} parallel jobs, {judges} "
+        f"({corpus.grading_cpu_seconds:.0f} s CPU in gradings, {per_entry:.1f} s per entry; {corpus.cpu_seconds:.0f} s in all)"
+    )
+    slowest = sorted(runs, key=lambda graded_run: graded_run.seconds, reverse=True)[:5]
+    terminalreporter.write_line("slowest: " + ", ".join(f"{graded_run.entry.name} {graded_run.seconds:.0f} s" for graded_run in slowest))
 
 
 PER_CLASS = {"train": 5, "test": 2}

@@ -1,9 +1,10 @@
-"""hw9-grade's command line: --out checks, --require-sandbox, the sandbox line, file modes."""
+"""hw9-grade's command line: --out checks, --require-sandbox, the sandbox line, file modes, the order of gradings."""
 import os
 import stat
 
 import pytest
 
+from graders import questions
 from graders.batch import judges
 from graders.batch.command import parse_arguments
 from graders.batch.fingerprint import grader_fingerprint
@@ -99,3 +100,32 @@ def test_everything_written_under_out_follows_the_umask(klass, tmp_path, monkeyp
     modes = {str(path.relative_to(tmp_path)): stat.S_IMODE(path.lstat().st_mode) for path in written}
     expected = {name: folder_mode if (tmp_path / name).is_dir() else file_mode for name in modes}
     assert modes == expected
+
+
+# Notes the order in which judges start (one at a time with --jobs 1).
+ORDER_JUDGE = """
+import json, pathlib, sys
+with open({log!r}, "a") as log:
+    log.write(pathlib.Path(sys.argv[2]).name + "\\n")
+json.dump({{"tests": []}}, open(sys.argv[1] + "/results.json", "w"))
+"""
+
+
+@pytest.mark.parametrize(
+    "only, expected",
+    [((), ["all", "q3", "q1-q2", "q2-linked-q3", "q1"]), (("--only", "q1,q2"), ["all", "q1-q2", "q2-linked-q3", "q1", "q3"])],
+    ids=["all-questions", "only-q1-q2"],
+)
+def test_the_dearest_submissions_are_graded_first(tmp_path, monkeypatch, only, expected):
+    # Costs from the question descriptors: q1 1, q2 3, q3 6, q4 1; a linked file is no file.
+    root = tmp_path / "class"
+    for name, files in {"all": "q1 q2 q3 q4", "q1": "q1", "q1-q2": "q1 q2", "q2-linked-q3": "q2", "q3": "q3"}.items():
+        (root / name).mkdir(parents=True)
+        for question in files.split():
+            (root / name / f"{question}.py").write_text("x = 1\n")
+    (root / "q2-linked-q3" / "q3.py").symlink_to(root / "q3" / "q3.py")
+    assert [question.cost for question in questions.all_questions()] == [1, 3, 6, 1]
+    log = tmp_path / "started"
+    fake_judges(monkeypatch, ORDER_JUDGE.format(log=str(log)))
+    assert grade_here(monkeypatch, root, "--out", tmp_path / "out", "--jobs", "1", *only) == 0
+    assert log.read_text().split() == expected

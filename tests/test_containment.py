@@ -22,11 +22,13 @@ import pytest
 from graders.judge import jail
 from graders.judge.harness import planned_level
 from graders.judge.submission import Submission
-from graders.selftest import corpus
+from graders.layout import CORPUS_DIR, PROJECT_ROOT
+from graders.selftest import expectations, run
+from graders.selftest.compare import compare
 from graders.worker import sandbox
 from tests.batch_helpers import gradebook, run_grade
 
-ROOT = corpus.PROJECT_ROOT
+ROOT = PROJECT_ROOT
 SETTLE_SECONDS = 10.0  # how long a killed process may take to leave /proc (a bound, not a measurement)
 QUESTION_FILES = ("q1.py", "q2.py", "q3.py", "q4.py")
 MARK = "HOSTILE_WAS_HERE"  # what the corpus's hostile entries leave where they manage to write
@@ -76,7 +78,7 @@ def survivors(marker):
 
 def copy_with_fresh_marker(entry_name, destination):
     """The corpus entry copied to `destination`, its MARKER replaced by one unique to this test."""
-    shutil.copytree(corpus.CORPUS_DIR / entry_name, destination)
+    shutil.copytree(CORPUS_DIR / entry_name, destination)
     marker = f"hw9-containment-{uuid.uuid4().hex}"
     for path in destination.glob("q*.py"):
         path.write_text(re.sub(r'^MARKER = ".*"$', f'MARKER = "{marker}"', path.read_text(), flags=re.M))
@@ -90,11 +92,11 @@ def _sandbox_description(results):
 
 def test_no_daemon_outlives_its_grading(tmp_path, sandbox_level):
     folder, marker = copy_with_fresh_marker("hostile-daemon", tmp_path / "hostile-daemon")
-    run = corpus.grade_entry(corpus.load_entry(folder), tmp_path / "results.json", timeout=600)
+    graded = run.grade_entry(expectations.load_entry(folder), tmp_path / "corpus", timeout=600)
     left = survivors(marker)
-    assert run.results is not None, run.differences
+    assert graded.results is not None, graded.differences
     assert not left, f"processes of the submission outlived its grading: {left}"
-    assert not run.differences, run.differences
+    assert not graded.differences, graded.differences
 
 
 @pytest.mark.corpus
@@ -102,12 +104,12 @@ def test_no_daemon_outlives_its_grading(tmp_path, sandbox_level):
 def test_without_namespaces_the_hostile_entries_are_contained_too(tmp_path, monkeypatch, entry_name):
     if sandbox.landlock_abi() < 1:
         pytest.skip("no Landlock on this kernel: without namespaces workers get rlimits only")
-    monkeypatch.setenv("HW9_NO_NAMESPACES", "1")  # for the grading subprocess
-    run = corpus.grade_entry(corpus.load_entry(corpus.CORPUS_DIR / entry_name), tmp_path / "results.json", timeout=600)
-    assert run.results is not None, run.differences
-    description = _sandbox_description(run.results)
+    monkeypatch.setenv("HW9_NO_NAMESPACES", "1")  # for hw9-grade, its judges and their workers
+    graded = run.grade_entry(expectations.load_entry(CORPUS_DIR / entry_name), tmp_path / "corpus", timeout=600)
+    assert graded.results is not None, graded.differences
+    description = _sandbox_description(graded.results)
     assert description.startswith("landlock:"), description
-    assert not run.differences
+    assert not graded.differences, graded.differences
 
 
 CONNECT = """
@@ -212,7 +214,7 @@ def _hashes(folder):
 
 
 def _scores(row):
-    return {question: row[question] for question in (*corpus.QUESTIONS, "total", "status")}
+    return {question: row[question] for question in (*expectations.QUESTIONS, "total", "status")}
 
 
 @pytest.mark.slow
@@ -221,7 +223,7 @@ def test_a_class_attacker_changes_no_classmate_grade_or_file(tmp_path):
     (klass / "s001").mkdir(parents=True)
     for name in QUESTION_FILES:
         shutil.copyfile(ROOT / "solutions" / name, klass / "s001" / name)
-    shutil.copytree(corpus.CORPUS_DIR / "q4-padding-once", klass / "s002", ignore=shutil.ignore_patterns("expected.yaml"))
+    shutil.copytree(CORPUS_DIR / "q4-padding-once", klass / "s002", ignore=shutil.ignore_patterns("expected.yaml"))
     _, marker = copy_with_fresh_marker("hostile-class-attacker", klass / "s003")
     (klass / "s003" / "expected.yaml").unlink()
     # A name that is not UTF-8 (a zip from an old Windows archiver) must neither stop the batch nor lose the grade.
@@ -229,11 +231,9 @@ def test_a_class_attacker_changes_no_classmate_grade_or_file(tmp_path):
         for name in QUESTION_FILES:
             archive.write(ROOT / "solutions" / name, name)
     before = _hashes(klass)
-    # Fresh judges put each worker's folder under --out (forked ones keep /tmp): the attacker
-    # then reads the class's and the grades' real paths off its own working folder.
-    options = ("--no-preload",)
-
-    code, output = run_grade(klass, "--out", tmp_path / "grades", "--jobs", "2", *options, timeout=1200)
+    # Judges, forked as by default, put each worker's folder under --out: the attacker then
+    # reads the class's and the grades' real paths off its own working folder.
+    code, output = run_grade(klass, "--out", tmp_path / "grades", "--jobs", "2", timeout=1200)
     left = survivors(marker)
     assert code == 0, output[-3000:]
     assert not left, f"the attacker's daemon outlived the class run: {left}"
@@ -242,13 +242,13 @@ def test_a_class_attacker_changes_no_classmate_grade_or_file(tmp_path):
     rows = gradebook(tmp_path / "grades")
 
     for victim in ("s001", "s002"):
-        code, output = run_grade(klass / victim, "--out", tmp_path / f"alone-{victim}", "--jobs", "1", *options, timeout=900)
+        code, output = run_grade(klass / victim, "--out", tmp_path / f"alone-{victim}", "--jobs", "1", timeout=900)
         assert code == 0, output[-3000:]
         assert _scores(rows[victim]) == _scores(gradebook(tmp_path / f"alone-{victim}")[victim]), victim
     assert rows["caf%E9-s004"]["total"] == "100" and rows["caf%E9-s004"]["status"] == "graded", rows.get("caf%E9-s004")
 
-    expected = corpus.load_entry(corpus.CORPUS_DIR / "hostile-class-attacker").expected
+    expected = expectations.load_entry(CORPUS_DIR / "hostile-class-attacker").expected
     results = json.loads((tmp_path / "grades" / "students" / "s003" / "results.json").read_text())
-    assert corpus.compare(results, expected, absent_questions=("q2", "q3")) == []
+    assert compare(results, expected, absent_questions=("q2", "q3")) == []
     tally = next(test["output"] for test in results["tests"] if test["name"].startswith("q1.conv_input_rank"))
     assert "classmates=20" in tally, f"the attacker did not find its classmates' ids, so it aimed at nothing: {tally}"

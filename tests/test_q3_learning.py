@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from graders.questions.q3 import training
-from graders.selftest import corpus
+from graders.layout import CORPUS_DIR, PROJECT_ROOT
 
 CANNOT_LEARN = {
     # entry: {check: keyword its feedback must contain}
@@ -23,9 +23,9 @@ def _grade_slow_checks(entry, checks, grade_json):
     selection = " or ".join(check.split(".", 1)[1] for check in checks)
     command = [
         sys.executable, "-m", "pytest", "graders/questions/q3/checks_cifar.py", "-m", "slow", "-k", selection,
-        "--submission", str(corpus.CORPUS_DIR / entry), "--grade-json", str(grade_json), "-q", "-p", "no:cacheprovider",
+        "--submission", str(CORPUS_DIR / entry), "--grade-json", str(grade_json), "-q", "-p", "no:cacheprovider",
     ]
-    finished = subprocess.run(command, cwd=corpus.PROJECT_ROOT, capture_output=True, text=True, timeout=1800, check=False)
+    finished = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=1800, check=False)
     assert grade_json.is_file(), f"no results.json (exit {finished.returncode}):\n{(finished.stdout + finished.stderr)[-3000:]}"
     return {test["name"]: test for test in json.loads(grade_json.read_text())["tests"]}
 

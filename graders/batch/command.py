@@ -15,9 +15,12 @@ from graders.batch.inputs import find_submissions
 from graders.batch.processes import available_cores
 from graders.batch.progress import Progress
 from graders.batch.runner import Runner, is_current, prepare, submission_fingerprint
+from graders.batch.store import Status
 
 DEFAULT_TIMEOUT = 600.0
 INTERRUPTED_EXIT = 130
+PRELOADED = "grading processes fork from this one"  # the line that says judges are forked (the corpus reads it)
+NOT_PRELOADED = "grading processes start as fresh interpreters"
 
 
 def _positive(kind):
@@ -138,14 +141,14 @@ def _preload(options):
     started = time.monotonic()
     why_not = judges.preload_libraries()
     if why_not:
-        print(f"grading processes start as fresh interpreters: {why_not}")
+        print(f"{NOT_PRELOADED}: {why_not}")
         return dataclasses.replace(options, preload=False)
-    print(f"grading processes fork from this one, which imported TensorFlow and Keras in {time.monotonic() - started:.0f} s")
+    print(f"{PRELOADED}, which imported TensorFlow and Keras in {time.monotonic() - started:.0f} s")
     return options
 
 
 def _throughput(records, seconds, cores):
-    judged = [record for record in records if record.status != "invalid"]
+    judged = [record for record in records if record.status is not Status.INVALID]
     if not judged:
         return ""
     count = len(judged)
@@ -212,7 +215,7 @@ def run(argv=None):
     code, throughput = grade(jobs, layout, options)
     records = store.write_gradebook(layout)
     report = write_report(layout, records)
-    counts = {status: sum(record.status == status for record in records.values()) for status in store.STATUSES}
+    counts = {status: sum(record.status is status for record in records.values()) for status in Status}
     print(f"{'interrupted; the next run grades the rest. ' if code else ''}" + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
     if throughput:
         print(throughput)

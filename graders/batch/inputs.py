@@ -55,9 +55,14 @@ def _kind(mode):
     return "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file"
 
 
+def questions_present(folder):
+    """The questions whose file `folder` directly holds as a regular file (not a link, FIFO or device)."""
+    return tuple(question for question in questions.all_questions() if stat.S_ISREG(_mode(Path(folder) / f"{question.module}.py")))
+
+
 def holds_questions(folder):
-    """Whether `folder` directly holds a question file (a regular file, not a link)."""
-    return any(stat.S_ISREG(_mode(Path(folder) / name)) for name in QUESTION_FILES)
+    """Whether `folder` directly holds a question file."""
+    return bool(questions_present(folder))
 
 
 def _entries_of_class_folder(folder):

@@ -16,11 +16,11 @@ import signal
 import sys
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 from graders import layout, questions
 from graders.batch import processes
 from graders.batch.results import graded_reason, hw9_data, internal_errors_note, kept_points, read_results, stopped_results
+from graders.batch.store import Status
 from graders.judge import jail
 from graders.judge.safe_files import UnsafeFile, read_tail
 
@@ -127,6 +127,9 @@ def _pytest_with_fresh_project_modules(arguments):
     """
     for name in [name for name in sys.modules if name.split(".", 1)[0] in PROJECT_PACKAGES]:
         del sys.modules[name]
+    # The preloading process cached its own temporary folder; the judge's is TMPDIR, the
+    # runner's scratch folder, which is removed even when the judge is killed.
+    tempfile.tempdir = None
     import pytest
 
     return pytest.main(arguments)
@@ -169,7 +172,7 @@ def exit_description(wait_status):
 class Outcome:
     """What a judge's end means for the gradebook."""
 
-    status: str
+    status: Status
     reason: str
     results: dict = None  # scores and feedback, when any check finished
     stopped_early: bool = False  # results come from results.partial.json: they become the student's results.json
@@ -188,17 +191,17 @@ def outcome(staging, wait_status, timed_out, timeout, max_score=None):
     try:
         results = read_results(staging / "results.json")
     except ValueError as error:
-        return Outcome("crashed", f"the grading process wrote an unreadable results.json ({error})")
+        return Outcome(Status.CRASHED, f"the grading process wrote an unreadable results.json ({error})")
     if results is not None:
         data = hw9_data(results)
         if data.disturbed:
             reason = "; ".join(part for part in (f"grading was disturbed from outside: {data.disturbed}", internal_errors_note(data)) if part)
-            return Outcome("crashed", reason, results, sandbox=data.sandbox)
-        return Outcome("graded", graded_reason(results), results, sandbox=data.sandbox)
+            return Outcome(Status.CRASHED, reason, results, sandbox=data.sandbox)
+        return Outcome(Status.GRADED, graded_reason(results), results, sandbox=data.sandbox)
     if timed_out:
-        status, stopped, excerpt = "timeout", f"grading did not finish within {timeout:g} s and was stopped", ""
+        status, stopped, excerpt = Status.TIMEOUT, f"grading did not finish within {timeout:g} s and was stopped", ""
     else:
-        status, stopped, excerpt = "crashed", f"the grading process {exit_description(wait_status)}", _log_excerpt(staging / "grading.log")
+        status, stopped, excerpt = Status.CRASHED, f"the grading process {exit_description(wait_status)}", _log_excerpt(staging / "grading.log")
     try:
         partial = read_results(staging / PARTIAL_RESULTS)
     except ValueError:
@@ -210,7 +213,7 @@ def outcome(staging, wait_status, timed_out, timeout, max_score=None):
     results = stopped_results(partial, stopped, max_score)
     parts = [stopped, kept_points(len(results["tests"])), internal_errors_note(data), excerpt]
     if data.disturbed:
-        status, parts = "crashed", [f"grading was disturbed from outside: {data.disturbed}", *parts]
+        status, parts = Status.CRASHED, [f"grading was disturbed from outside: {data.disturbed}", *parts]
     return Outcome(status, "; ".join(part for part in parts if part), results, stopped_early=True, sandbox=data.sandbox)
 
 

@@ -2,6 +2,8 @@
 import sys
 import time
 
+from graders.batch.store import Status
+
 BAR_WIDTH = 28
 
 
@@ -17,7 +19,7 @@ def duration(seconds):
 
 
 def describe(record):
-    if record.status == "graded":
+    if record.status is Status.GRADED:
         return f"{record.student}: graded {record.total:g}/{sum(record.max_scores.values()):g} in {record.seconds:.1f} s"
     return f"{record.student}: {record.status}: {record.reason}"
 
@@ -54,13 +56,13 @@ class Progress:
 
     def update(self, record):
         self.done += 1
-        self.failures += record.status != "graded"
-        self.judged += record.status != "invalid"
+        self.failures += record.status is not Status.GRADED
+        self.judged += record.status is not Status.INVALID
         if not self.interactive:
             self.stream.write(f"[{self.done}/{self.total}] {describe(record)} ({self.status_line()})\n")
             self.stream.flush()
             return
-        if record.status != "graded":
+        if record.status is not Status.GRADED:
             self.stream.write("\r\033[K" + describe(record)[:500] + "\n")
         self._draw()
 

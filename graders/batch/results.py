@@ -10,11 +10,9 @@ import json
 import math
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from graders import layout
 from graders.judge.safe_files import read_regular_file
-from graders.selftest.corpus import question_scores
 
 MAX_RESULTS_BYTES = 64 * 2**20
 NAMES_SHOWN = 5
@@ -139,11 +137,25 @@ def stopped_results(partial, why, max_score=None):
     }
 
 
+def question_name(case_name):
+    """The question a check or case belongs to: q2 for q2.filter_cv2[blur-uint8]."""
+    return case_name.split(".", 1)[0]
+
+
+def question_scores(results):
+    """Points per question in a results dict, unrounded."""
+    scores = {}
+    for test in results.get("tests", []):
+        question = question_name(test["name"])
+        scores[question] = scores.get(question, 0.0) + float(test.get("score", 0.0))
+    return scores
+
+
 def scores_of(results):
     """(points, max points) per graded question, to the cent: results.json rounds each case."""
     maxima = {}
     for test in results.get("tests", []):
-        question = test["name"].split(".", 1)[0]
+        question = question_name(test["name"])
         maxima[question] = maxima.get(question, 0.0) + float(test.get("max_score", 0.0))
     scores = question_scores(results)
     return {q: round(v, 2) for q, v in scores.items()}, {q: round(v, 2) for q, v in maxima.items()}

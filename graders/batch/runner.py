@@ -15,14 +15,13 @@ from pathlib import Path
 
 from graders.batch import judges, processes, results, store
 from graders.batch.fingerprint import content_hash
-from graders.batch.inputs import submission_root, submission_size
+from graders.batch.inputs import questions_present, submission_root, submission_size
+from graders.batch.store import Status
 from graders.batch.unzip import InvalidSubmission, extract_zip
 from graders.judge.harness import MAX_SUBMISSION_BYTES
 from graders.judge.safe_files import UnsafeFile
 
 POLL_SECONDS = 0.1
-# Rough relative grading cost of each question file, to start the longest first.
-QUESTION_COST = {"q1.py": 1, "q2.py": 3, "q3.py": 6, "q4.py": 1}
 
 
 @dataclass
@@ -41,11 +40,15 @@ class Job:
     started: float = 0.0
     timed_out: bool = False
 
-    def cost(self):
-        """Invalid ones first (they take no time), then the longest to grade."""
+    def cost(self, graded=()):
+        """Relative grading time: the costs of the `graded` questions (default all) it has a file for.
+
+        Invalid ones come first (they take no time); then the dearest, so that no long
+        grading starts last and keeps one core busy while the others idle.
+        """
         if self.submission is None:
             return float("inf")
-        return sum(weight for name, weight in QUESTION_COST.items() if (self.submission / name).is_file())
+        return sum(question.cost for question in questions_present(self.submission) if not graded or question.name in graded)
 
 
 def submission_fingerprint(source, grader_fingerprint):
@@ -59,9 +62,9 @@ def is_current(record, fingerprint, timeout):
     """Whether a stored record can stand for this run (`--force` aside)."""
     if record is None or not fingerprint or record.fingerprint != fingerprint:
         return False
-    if record.status in ("graded", "invalid"):
+    if record.status in (Status.GRADED, Status.INVALID):
         return True
-    return record.status == "timeout" and record.timeout >= timeout  # a crash is always retried
+    return record.status is Status.TIMEOUT and record.timeout >= timeout  # a crash is always retried
 
 
 def prepare(candidate, layout, fingerprint):
@@ -96,7 +99,7 @@ def finish(job, layout, options, outcome, cpu_seconds=0.0):
     seconds = time.monotonic() - job.started if job.started else 0.0
     record = store.Record(
         student=job.student, status=outcome.status, reason=_reason(job, outcome.reason), source=str(job.source.absolute()),
-        fingerprint=job.fingerprint if outcome.status != "crashed" else "", seconds=round(seconds, 2),
+        fingerprint=job.fingerprint if outcome.status is not Status.CRASHED else "", seconds=round(seconds, 2),
         cpu_seconds=round(cpu_seconds, 2), timeout=options.timeout, sandbox=outcome.sandbox,
     )
     if outcome.results is not None:
@@ -122,7 +125,7 @@ class Runner:
         self.subreaper = processes.become_subreaper()
 
     def run(self, jobs):
-        pending = deque(sorted(jobs, key=Job.cost, reverse=True))
+        pending = deque(sorted(jobs, key=lambda job: job.cost(self.options.questions), reverse=True))
         try:
             while pending or self.running:
                 while pending and len(self.running) < self.options.jobs:
@@ -137,7 +140,7 @@ class Runner:
     def _start(self, job):
         job.started = time.monotonic()
         if job.invalid:
-            self.on_record(finish(job, self.layout, self.options, judges.Outcome("invalid", job.invalid)))
+            self.on_record(finish(job, self.layout, self.options, judges.Outcome(Status.INVALID, job.invalid)))
             return
         temporary = job.scratch / "tmp"
         try:
@@ -145,7 +148,7 @@ class Runner:
             job.pid = judges.start_judge(job.submission, job.staging, temporary, self.options)
         except OSError as error:  # no process could be started (out of processes or memory)
             why = f"the grading process could not start ({error})"
-            self.on_record(finish(job, self.layout, self.options, judges.Outcome("crashed", why)))
+            self.on_record(finish(job, self.layout, self.options, judges.Outcome(Status.CRASHED, why)))
             return
         self.running[job.pid] = job
 

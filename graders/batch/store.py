@@ -7,6 +7,7 @@ complete folder, no folder, or the new complete one; `gradebook.csv` is always r
 from the committed folders.
 """
 import csv
+import enum
 import io
 import json
 import os
@@ -21,7 +22,16 @@ from graders.batch.ids import printable
 from graders.batch.permissions import file_mode, publish
 from graders.judge.safe_files import UnsafeFile, read_regular_file
 
-STATUSES = ("graded", "timeout", "crashed", "invalid")
+
+
+class Status(enum.StrEnum):
+    """A gradebook row's status; its value is what the CSV, record.json and the report show."""
+
+    GRADED = "graded"
+    TIMEOUT = "timeout"  # stopped at the time limit
+    CRASHED = "crashed"  # the grading process died, or the grading was disturbed from outside
+    INVALID = "invalid"  # no submission to grade (a bad zip, no question file)
+
 RECORD_FORMAT = 1
 MAX_RECORD_BYTES = 2**20
 GRADEBOOK_COLUMNS = ("student_id", *questions.names(), "total", "status", "reason", "seconds", "sandbox")
@@ -32,7 +42,7 @@ class Record:
     """What grading one submission gave: its gradebook row and what the next run needs to skip it."""
 
     student: str
-    status: str
+    status: Status
     reason: str
     source: str
     fingerprint: str = ""  # submission content + graders + options; empty: always regrade
@@ -45,8 +55,10 @@ class Record:
     format: int = RECORD_FORMAT
 
     def __post_init__(self):
-        if self.status not in STATUSES:
-            raise ValueError(f"status must be one of {STATUSES}, got status={self.status!r}")
+        try:
+            self.status = Status(self.status)  # record.json holds its value
+        except ValueError:
+            raise ValueError(f"status must be one of {[status.value for status in Status]}, got status={self.status!r}") from None
         # File names in reasons and paths need not be UTF-8; every writer wants text that is.
         self.student, self.reason, self.source = printable(self.student), printable(self.reason), printable(self.source)
 
@@ -62,7 +74,7 @@ class Record:
         for question in questions.names():
             row[question] = _points(self.scores[question]) if question in self.scores else ""
         # A stopped grading keeps the points of its finished checks: they are a total too.
-        row["total"] = _points(self.total) if self.status == "graded" or self.scores else ""
+        row["total"] = _points(self.total) if self.status is Status.GRADED or self.scores else ""
         return row
 
 
