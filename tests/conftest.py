@@ -61,6 +61,7 @@ def pytest_terminal_summary(terminalreporter, config):
     per_entry = corpus.grading_cpu_seconds / len(runs) if runs else 0.0
     terminalreporter.write_sep("=", "grader self-test corpus")
     terminalreporter.write_line(line)
+    terminalreporter.write_line(run.false_negative_audit(runs).line())
     terminalreporter.write_line(
         f"graded {len(runs)} entries with hw9-grade in {corpus.wall_seconds:.0f} s wall on {corpus.jobs} parallel jobs, {judges} "
         f"({corpus.grading_cpu_seconds:.0f} s CPU in gradings, {per_entry:.1f} s per entry; {corpus.cpu_seconds:.0f} s in all)"

@@ -60,6 +60,14 @@ def test_entry(graded_corpus, entry_name):
 
 
 @pytest.mark.corpus
+def test_no_valid_entry_lost_a_point(graded_corpus):
+    """The false-negative audit: correct work, in every style the corpus holds, keeps every point."""
+    audit = run.false_negative_audit(graded_corpus.runs.values())
+    assert audit.entries >= 25 and len(audit.styles) >= 40, audit
+    assert audit.points_lost == 0 and not audit.not_graded, audit.line()
+
+
+@pytest.mark.corpus
 def test_the_corpus_was_graded_by_forked_preloaded_judges(graded_corpus):
     assert graded_corpus.graded.preloaded, f"hw9-grade did not fork its judges:\n{graded_corpus.graded.output}"
 
@@ -125,6 +133,8 @@ def _results(*tests):
 
 def _expect(scores, failing=None, kind="mutant"):
     data = {"description": "hand-made", "kind": kind, "scores": dict(zip(expectations.QUESTIONS, scores)), "failing": failing or {}}
+    if kind == "valid":
+        data["styles"] = ["hand-made"]
     return expectations.parse_expectation(data)
 
 
@@ -221,7 +231,7 @@ def test_malformed_expectations_are_rejected_naming_the_problem(change, message)
 def test_discover_loads_entries_and_reports_malformed_ones(tmp_path):
     good = tmp_path / "q1-good"
     good.mkdir()
-    (good / "expected.yaml").write_text("description: ok\nkind: valid\nscores: {q1: 25, q2: 25, q3: 30, q4: 20}\nfailing: {}\n")
+    (good / "expected.yaml").write_text("description: ok\nkind: valid\nscores: {q1: 25, q2: 25, q3: 30, q4: 20}\nfailing: {}\nstyles: [loops]\n")
     (tmp_path / "q1-no-yaml").mkdir()
     (tmp_path / "_scratch").mkdir()
     entries, errors = expectations.discover(tmp_path)
@@ -358,3 +368,37 @@ def test_run_to_end_kills_a_run_that_ignores_sigterm(tmp_path, monkeypatch):
     script = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint('stubborn', flush=True)\ntime.sleep(60)"
     code, _, stopped = run.run_to_end([sys.executable, "-c", script], tmp_path / "log", limit=2)
     assert (code, (tmp_path / "log").read_text().strip(), stopped) == (-signal.SIGKILL, "stubborn", True)
+
+
+def _graded(name, kind, scores, styles=(), results=True):
+    data = {"description": name, "kind": kind, "scores": dict(zip(expectations.QUESTIONS, scores)), "failing": {}}
+    if styles:
+        data["styles"] = list(styles)
+    entry = expectations.CorpusEntry(name, Path(name), expectations.parse_expectation(data))
+    tests = [_test(f"{question}.check", score, score) for question, score in zip(expectations.QUESTIONS, scores)]
+    return run.GradeRun(entry, results=_results(*tests) if results else None)
+
+
+def test_the_audit_counts_the_points_valid_entries_lost_and_their_styles():
+    runs = [
+        _graded("a", "valid", (25, 25, 30, 20), ["loops", "float32"]),
+        _graded("b", "valid", (25, 24.5, 30, 20), ["loops", "keras.ops"]),
+        _graded("c", "valid", (25, 25, 30, 20), ["lists"], results=False),
+        _graded("m", "mutant", (0, 0, 0, 0)),
+    ]
+    audit = run.false_negative_audit(runs)
+    assert (audit.entries, audit.styles, audit.points_lost, audit.not_graded) == (3, ("float32", "keras.ops", "lists", "loops"), 0.5, ("c",))
+    assert audit.line() == "false-negative audit: 3 valid entries, 4 styles covered, 0.5 points lost by valid entries, 1 not graded (c)"
+
+
+@pytest.mark.parametrize(
+    "kind, styles, words",
+    [("valid", None, "a valid entry lists its styles"), ("valid", [""], "a valid entry lists its styles"), ("mutant", ["loops"], "only a valid entry lists styles")],
+    ids=["valid-without", "valid-blank", "mutant-with"],
+)
+def test_styles_belong_to_valid_entries_only(kind, styles, words):
+    data = {"description": "d", "kind": kind, "scores": dict.fromkeys(expectations.QUESTIONS, 0), "failing": {}}
+    if styles is not None:
+        data["styles"] = styles
+    with pytest.raises(expectations.CorpusError, match=words):
+        expectations.parse_expectation(data)

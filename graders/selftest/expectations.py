@@ -29,7 +29,7 @@ from graders.layout import CORPUS_DIR
 QUESTIONS = questions.names()
 OUTSIDE_FOLDER = layout.REFERENCE_SUBMISSION  # what a `symlink-outside` points at
 _CASE_KEY = re.compile(r"^q[1-4](\.[A-Za-z_]\w*(\[.+\])?)?$")
-_KEYS = {"description", "kind", "scores", "failing", "special_files"}
+_KEYS = {"description", "kind", "scores", "failing", "special_files", "styles"}
 
 
 class CorpusError(ValueError):
@@ -68,6 +68,7 @@ class Expectation:
     scores: dict  # question -> points
     failing: dict  # key -> tuple of keywords
     special_files: dict = field(default_factory=dict)  # file name -> SpecialFile
+    styles: tuple = ()  # a valid entry's ways of writing correct code, for the false-negative audit
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,16 @@ def _special_files(path, special):
     return {name: SpecialFile(kind) for name, kind in special.items()}
 
 
+def _styles(path, styles, kind):
+    if kind is not EntryKind.VALID:
+        if styles:
+            raise CorpusError(f"{path}: only a valid entry lists styles, got styles={styles!r}")
+        return ()
+    if not isinstance(styles, list) or not styles or not all(isinstance(style, str) and style.strip() for style in styles):
+        raise CorpusError(f"{path}: a valid entry lists its styles, a non-empty list of words, got styles={styles!r}")
+    return tuple(style.strip() for style in styles)
+
+
 def parse_expectation(data, path="expected.yaml"):
     """Validate an expected.yaml mapping and return its Expectation."""
     if not isinstance(data, dict):
@@ -134,6 +145,7 @@ def parse_expectation(data, path="expected.yaml"):
         scores=_scores(path, data.get("scores")),
         failing=_failing(path, data.get("failing") or {}, kind),
         special_files=_special_files(path, data.get("special_files") or {}),
+        styles=_styles(path, data.get("styles"), kind),
     )
 
 

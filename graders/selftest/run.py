@@ -16,10 +16,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from graders import questions
 from graders.batch import command, store
 from graders.batch.ids import student_id
 from graders.batch.processes import available_cores
-from graders.batch.results import read_results
+from graders.batch.results import question_scores, read_results
 from graders.batch.store import Status
 from graders.judge.safe_files import UnsafeFile, read_tail
 from graders.layout import PROJECT_ROOT
@@ -181,6 +182,30 @@ def summary_line(runs):
         _count(len(by_kind[EntryKind.HOSTILE]), contained, "hostile", "all contained", "contained"),
     ]
     return "corpus: " + ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class FalseNegativeAudit:
+    """What correct work in every style the corpus holds lost: it must be nothing."""
+
+    entries: int
+    styles: tuple  # every style some valid entry is written in, sorted
+    points_lost: float  # by valid entries, against the points their questions are worth
+    not_graded: tuple  # valid entries whose grading did not finish: their loss is unknown
+
+    def line(self):
+        line = f"false-negative audit: {self.entries} valid entries, {len(self.styles)} styles covered, {self.points_lost:g} points lost by valid entries"
+        return line + (f", {len(self.not_graded)} not graded ({', '.join(self.not_graded)})" if self.not_graded else "")
+
+
+def false_negative_audit(runs):
+    """The audit of the valid entries among `runs`."""
+    valid = [run for run in runs if run.entry.expected.kind is EntryKind.VALID]
+    graded = [run for run in valid if run.results is not None]
+    full = sum(question.points for question in questions.all_questions())
+    lost = sum(full - sum(question_scores(run.results).values()) for run in graded)
+    styles = tuple(sorted({style for run in valid for style in run.entry.expected.styles}))
+    return FalseNegativeAudit(len(valid), styles, round(max(lost, 0.0), 2), tuple(run.entry.name for run in valid if run.results is None))
 
 
 def _kinds(run):
