@@ -13,7 +13,7 @@ def _new_submission(config, memory_gb=None, **worker):
     """memory_gb=None: the run's worker memory; 0: no address-space limit (CUDA reserves far more than it uses)."""
     state = state_of(config)
     return Submission(
-        state.settings.submission,
+        state.source.folder,
         memory_gb=state.settings.worker_memory_gb if memory_gb is None else memory_gb,
         import_timeout=state.rubric.import_timeout,
         level=state.level,

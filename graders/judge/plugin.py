@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from graders import questions
-from graders.judge import harness, jail, scoring, settings
+from graders.judge import harness, jail, scoring, settings, sources
 from graders.judge import mistakes as generic_mistakes
 from graders.judge.naming import case_name, check_name, defined_checks, is_check, question_of
 from graders.judge.report import GradeReport, write_json_atomically
@@ -43,7 +43,7 @@ def pytest_configure(config):
         rubric = load_rubric(grading.rubric)
     except (ValueError, RubricError) as error:
         raise pytest.UsageError(str(error)) from None
-    config.stash[STATE] = GradingState(settings=grading, rubric=rubric)
+    config.stash[STATE] = GradingState(settings=grading, rubric=rubric, source=sources.prepare(grading.submission))
     if config.args_source == pytest.Config.ArgsSource.INVOCATION_DIR:
         # No paths and no testpaths: grade, wherever pytest was started.
         config.args = [str(path) for question in questions.all_questions() for path in question.check_files()]
@@ -53,6 +53,8 @@ def pytest_unconfigure(config):
     state = config.stash.get(STATE, None)
     if state is not None and state.importer is not None:
         state.importer.join()  # never let the interpreter finalise under a half-done TensorFlow import
+    if state is not None:
+        state.source.close()
 
 
 def pytest_collect_file(file_path, parent):
@@ -70,7 +72,7 @@ def pytest_itemcollected(item):
 
 def _present_modules(state):
     """Question modules of the submission that are regular files (a link or FIFO is not read)."""
-    folder = Path(state.settings.submission)
+    folder = state.source.folder
     return {question.module for question in questions.all_questions() if _is_regular(folder / f"{question.module}.py")}
 
 
@@ -81,9 +83,10 @@ def _is_regular(path):
 def pytest_runtest_setup(item):
     """A check of a question whose file is missing fails at once, without its oracle."""
     if is_check(item):
-        module = question_of(item).module
-        if module not in _present_modules(state_of(item.config)):
-            raise CheckFailed(f"{module}.py is missing from the submission", generic_mistakes.MISSING())
+        module, state = question_of(item).module, state_of(item.config)
+        if module not in _present_modules(state):
+            why = state.source.missing_reason(module)
+            raise CheckFailed(f"{module}.py is missing from the submission" + (f": {why}" if why else ""), generic_mistakes.MISSING())
 
 
 def pytest_collection_modifyitems(session, config, items):
@@ -165,7 +168,7 @@ def _write_partial(config):
 
 def _grade_report(state):
     workers = state.workers()
-    report = GradeReport(submission=str(state.settings.submission), outcomes=list(state.outcomes))
+    report = GradeReport(submission=str(state.settings.submission), outcomes=list(state.outcomes), notebook=state.source.as_data())
     report.execution_time = time.monotonic() - state.started
     report.running = state.running
     report.internal_errors = list(state.internal_errors)

@@ -46,6 +46,7 @@ class GradeReport:
     running: str | None = None  # the check under way, in a partial report
     disturbed: str = ""  # why the grading cannot be trusted, if something outside changed it
     internal_errors: list = field(default_factory=list)  # graders.judge.state.InternalError: the grader's faults
+    notebook: dict | None = None  # graders.judge.sources.GradedSource.as_data() of a notebook submission
 
     @property
     def score(self):
@@ -76,6 +77,8 @@ class GradeReport:
     def gradescope(self):
         output = [f"Submission graded in a confined worker ({self.sandbox.description})."] if self.sandbox else []
         output += [f"Worker restarted: {event}" for event in self.events]
+        if self.notebook:
+            output += ["", "Graded the modules built from the notebook (it was not run):", *_notebook_lines(self.notebook)]
         return {
             "score": round(self.score, 4),
             "max_score": round(self.max_score, 4),
@@ -90,9 +93,20 @@ class GradeReport:
                     "disturbed": self.disturbed or None,
                     "internal_errors": [error.check for error in self.internal_errors],
                     "restarts": len(self.events),
+                    "notebook": self.notebook,
                 }
             },
         }
+
+
+NOTEBOOK_LINES = 400  # of the cell-by-cell account in results.json's output; all of it is in extra_data
+
+
+def _notebook_lines(notebook):
+    if "error" in notebook:
+        return [f"the notebook could not be read: {notebook['error']}"]
+    lines = list(notebook["summary"])
+    return lines[:NOTEBOOK_LINES] + ([f"... and {len(lines) - NOTEBOOK_LINES} more lines"] if len(lines) > NOTEBOOK_LINES else [])
 
 
 def _fmt(number):

@@ -9,6 +9,7 @@ import pytest
 from graders.judge.jail import Level
 from graders.judge.rubric import Rubric
 from graders.judge.settings import GradingSettings
+from graders.judge.sources import GradedSource
 
 _JUDGE_LIMITS = (resource.RLIMIT_AS, resource.RLIMIT_NOFILE, resource.RLIMIT_NPROC, resource.RLIMIT_FSIZE, resource.RLIMIT_CPU)
 
@@ -30,6 +31,7 @@ class InternalError:
 class GradingState:
     settings: GradingSettings
     rubric: Rubric
+    source: GradedSource  # the folder the worker imports: the submission's, or built from its notebook
     started: float = field(default_factory=time.monotonic)
     limits: list = field(default_factory=judge_limits)
     level: Level | None = None  # the sandbox workers get, decided at collection
