@@ -53,7 +53,7 @@ def start_grade(*arguments):
 
 def gradebook(out, ignore=("seconds",)):
     """The gradebook's rows by student id, without the columns in `ignore`."""
-    with open(Path(out) / "gradebook.csv", newline="") as stream:
+    with open(Path(out) / "gradebook.csv", newline="", encoding="utf-8-sig") as stream:
         return {row["student_id"]: {k: v for k, v in row.items() if k not in ignore} for row in csv.DictReader(stream)}
 
 
@@ -93,14 +93,15 @@ def fake_judges(monkeypatch, script):
 def grade_here(monkeypatch, *arguments):
     """hw9-grade in this process (judges faked with `fake_judges`, no TensorFlow); its exit code.
 
-    The graders' fingerprint is pinned: others editing the graders meanwhile must not
-    make a re-run regrade everything.
+    The graders' fingerprint is pinned to the grading options: others editing the graders
+    meanwhile must not make a re-run regrade everything, a change of options must.
     """
+    import json
     import signal
 
     from graders.batch import command
 
-    monkeypatch.setattr(command, "grader_fingerprint", lambda options: "graders")
+    monkeypatch.setattr(command, "grader_fingerprint", lambda options: json.dumps(options, sort_keys=True))
     previous = signal.getsignal(signal.SIGTERM)
     try:
         return command.run([*map(os.fsdecode, arguments), "--no-preload"])

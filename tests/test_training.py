@@ -134,7 +134,7 @@ def _session(tmp_path, fail_on_sgd=False):
 
     module = types.SimpleNamespace(build_model=build_model, make_tuner=make_tuner, BEST_HPS={"lr": 0.01, "optimizer": "adam", "units": 16})
     (tmp_path / "work").mkdir()
-    return types.SimpleNamespace(settings={"workdir": str(tmp_path / "work")}, module=lambda name: module)
+    return types.SimpleNamespace(settings=types.SimpleNamespace(workdir=str(tmp_path / "work")), module=lambda name: module)
 
 
 @pytest.fixture

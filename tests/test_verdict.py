@@ -1,4 +1,6 @@
 """The verdict helpers: the four-part message every failed check gives, and its likely mistake as data."""
+import inspect
+
 import numpy as np
 import pytest
 
@@ -6,6 +8,7 @@ from graders.judge import mistakes as generic
 from graders.judge.harness import CallResult, Failure
 from graders.judge.mistakes import Mistake
 from graders.judge.verdict import CheckFailed, diagnosis_of, expect_close, expect_equal, expect_value_error, fail, value_of
+from graders.oracles import conv
 
 OFF_BY_HALF = Mistake("test.off-by-half", "off by half", "off by {amount}")
 
@@ -97,3 +100,81 @@ def test_value_of_names_the_failure_kind(failure_kind):
 def test_value_of_an_exception_names_no_mistake():
     failure = _failure(value_of, CallResult(False, failure=Failure.EXCEPTION, message="raised KeyError: 'x'", error_type="KeyError"), "k()")
     assert failure.diagnosis is None and "Got: raised KeyError" in str(failure)
+
+
+# ---- a student's value is read as a number only after its dtype says it is one ------------------
+
+def _as_text(array):
+    return np.vectorize(repr)(np.asarray(array, dtype=np.float64).tolist()).astype(str)
+
+
+def test_golden_patch_refuses_numbers_written_as_strings():
+    from graders.questions.q2 import checks as q2_checks
+    from tests.test_invalid_arguments import ReferenceStudent
+
+    # float("153.55555555555554") is the right centre: only the dtype tells it is not a number.
+    strings = lambda image, kernel: _as_text(conv.filter2d(image, kernel))  # noqa: E731
+    with pytest.raises(CheckFailed) as caught:
+        q2_checks.test_golden_patch(ReferenceStudent(filter_cv2=strings), "filter_cv2", "blur")
+    assert caught.value.diagnosis.mistake is generic.NON_NUMERIC and "dtype <U" in str(caught.value)
+    with pytest.raises(CheckFailed) as caught:
+        q2_checks.test_golden_patch(ReferenceStudent(filter_cv2=lambda image, kernel: np.array([["153.5"] * 3] * 3)), "filter_cv2", "blur")
+    assert caught.value.diagnosis.mistake is generic.NON_NUMERIC
+
+
+def test_filter_agreement_refuses_a_string_array_on_either_side():
+    from graders.questions.q2 import checks as q2_checks
+    from tests.test_invalid_arguments import ReferenceStudent
+
+    oracle = lambda image, kernel: conv.filter2d(image, kernel)  # noqa: E731
+    strings = lambda image, kernel: _as_text(conv.filter2d(image, kernel))  # noqa: E731
+    for answers in ({"filter_keras": oracle, "filter_cv2": strings}, {"filter_keras": strings, "filter_cv2": oracle}):
+        with pytest.raises(CheckFailed) as caught:
+            q2_checks.test_filter_agreement(ReferenceStudent(**answers), np.random.default_rng(0))
+        assert caught.value.diagnosis.mistake is generic.NON_NUMERIC
+
+
+def test_a_wrong_shaped_string_array_is_not_diagnosed_as_numbers():
+    def diagnose(got):
+        raise AssertionError("a diagnosis read a string array")
+    failure = _failure(expect_close, np.array(["1.0", "2.0", "3.0"]), np.zeros(2), "f(x)", rtol=0, atol=0, diagnose=diagnose)
+    assert failure.diagnosis.mistake is generic.WRONG_SHAPE
+
+
+@pytest.mark.parametrize(
+    "module, check, answers, args",
+    [
+        ("q1", "test_conv_params", {"conv_params": lambda kind, k, c, f: np.array([(k**2 * c + 1) * f] * 2)}, ("conv2d",)),
+        ("q1", "test_stacked_receptive_field_golden", {"stacked_receptive_field": lambda n, k=3: np.array([n, k])}, ()),
+        ("q4", "test_conv2d_output_shape", {"conv2d_output_shape": lambda shape, f, k, strides=1, padding=0: np.array([1, 1, f])}, ("golden",)),
+        ("q4", "test_dense_params", {"dense_params": lambda in_units, units: np.array([in_units, units])}, ("golden",)),
+        ("q4", "test_layer_table", {"layer_table": lambda: [{"layer": "Conv2D", "output_shape": np.array([22, 22, 20]), "out_size": 9680, "params": 1000}] * 7}, (1,)),
+    ],
+    ids=["q1-conv-params", "q1-receptive-field", "q4-output-shape", "q4-dense-params", "q4-table-row"],
+)
+def test_an_array_where_a_number_or_tuple_is_due_fails_as_the_wrong_type(module, check, answers, args):
+    import importlib
+
+    from tests.test_invalid_arguments import ReferenceStudent
+
+    checks = importlib.import_module(f"graders.questions.{module}.checks")
+    function = getattr(checks, check)
+    student = ReferenceStudent(**answers)
+    given = {"student": student, "rng": np.random.default_rng(0)}
+    names = [name for name in inspect.signature(function).parameters if name not in given]
+    with pytest.raises(CheckFailed) as caught:  # not an internal error: an array compares elementwise
+        function(**{name: given[name] for name in inspect.signature(function).parameters if name in given}, **dict(zip(names, args)))
+    assert caught.value.diagnosis.mistake is generic.WRONG_TYPE
+
+
+def test_a_layer_table_with_list_output_shapes_passes_as_the_contract_allows():
+    from graders.questions.q4 import checks as q4_checks
+    from solutions import q4 as reference_q4
+    from tests.test_invalid_arguments import ReferenceStudent
+
+    lists = lambda: [{**row, "output_shape": list(row["output_shape"])} for row in reference_q4.layer_table()]  # noqa: E731
+    for index in range(7):
+        q4_checks.test_layer_table(ReferenceStudent(layer_table=lists), index)
+    wrong = lambda: [{**row, "output_shape": [row["output_shape"][0] + 1, *row["output_shape"][1:]]} for row in reference_q4.layer_table()]  # noqa: E731
+    with pytest.raises(CheckFailed):
+        q4_checks.test_layer_table(ReferenceStudent(layer_table=wrong), 1)

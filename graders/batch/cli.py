@@ -1,17 +1,30 @@
 """`hw9-grade SUBMISSION... --out DIR`: grade a whole class into a gradebook and an HTML report."""
 import os
 import sys
+import traceback
 
 from graders.batch.processes import SINGLE_THREAD_ENVIRONMENT
 
+INTERNAL_ERROR = 4  # command.ExitCode.INTERNAL_ERROR (importing command loads NumPy)
+
 
 def main(argv=None):
+    as_program = argv is None  # a caller passing argv (a test) keeps its interpreter
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bundle"]:  # hw9-grade bundle gradescope|github-classroom|student ...
+        from graders.deploy.cli import main as bundle_main
+
+        return bundle_main(argv[1:])
     # Before anything loads NumPy: this process forks the grading processes (graders/batch/judges.py).
     os.environ.update(SINGLE_THREAD_ENVIRONMENT)
-    from graders.batch.command import run
+    try:
+        from graders.batch.command import run
 
-    code = run(argv)
-    if "tensorflow" in sys.modules:
+        code = run(argv)
+    except Exception:  # a bug here, not a usage error nor a submission's failure: exit codes 2, 3, 1 mean those
+        traceback.print_exc()
+        code = INTERNAL_ERROR
+    if as_program and "tensorflow" in sys.modules:
         # Everything is written and closed; TensorFlow's interpreter teardown would take seconds more.
         sys.stdout.flush()
         sys.stderr.flush()

@@ -1,24 +1,58 @@
 """What `hw9-grade` does: find the submissions, grade what is new, write the gradebook and the report."""
 import argparse
 import dataclasses
+import enum
 import fcntl
+import math
 import signal
 import time
 from pathlib import Path
 
-from graders import questions
+from graders import layout as project_layout, questions
 from graders.batch import judges, store
 from graders.batch.fingerprint import grader_fingerprint
 from graders.batch.html_report import write_report
 from graders.batch.ids import printable
 from graders.batch.inputs import find_submissions
 from graders.batch.processes import available_cores
-from graders.batch.progress import Progress
+from graders.batch.progress import Progress, plural
+from graders.batch.results import names
 from graders.batch.runner import Runner, is_current, prepare, submission_fingerprint
 from graders.batch.store import Status
+from graders.judge.settings import WORKER_MEMORY_GB
 
 DEFAULT_TIMEOUT = 600.0
-INTERRUPTED_EXIT = 130
+MEANINGFUL_WALL_SECONDS = 1.0  # below it, a run's throughput is noise
+
+
+class ExitCode(enum.IntEnum):
+    """hw9-grade's exit status; when several apply, the first listed in EPILOG wins."""
+
+    GRADED = 0  # every submission graded, none below --fail-under
+    BELOW_FAIL_UNDER = 1
+    USAGE = 2  # argparse's own code
+    NOT_GRADED = 3  # a submission is invalid, timed out or crashed
+    INTERNAL_ERROR = 4  # hw9-grade itself failed (graders/batch/cli.py)
+    INTERRUPTED = 130
+
+
+EPILOG = """\
+exit codes (the first that applies):
+  2    usage error, nothing graded: bad arguments, an unusable --out or --rubric,
+       another hw9-grade writing to --out, workers below --require-sandbox
+  130  interrupted (Ctrl-C, SIGTERM): what was graded stays, the next run grades the rest
+  4    hw9-grade itself failed (a traceback says where)
+  3    a submission was not graded: invalid, timeout or crashed
+  1    with --fail-under SCORE: a graded submission's total is below SCORE
+  0    every submission graded (and, with --fail-under, none below it)
+The codes 3 and 1 count every submission named here, those already graded included.
+
+environment:
+  HW9_CIFAR10  the CIFAR-10 data the --slow checks train on (a file or folder); the
+               judges inherit it. Without it those checks skip, saying where they looked.
+  The single-submission run's settings variables (HW9_RUBRIC, HW9_WORKER_MEMORY_GB, ...)
+  are not passed to the judges: hw9-grade's options set them, so the fingerprint knows.
+"""
 PRELOADED = "grading processes fork from this one"  # the line that says judges are forked (the corpus reads it)
 NOT_PRELOADED = "grading processes start as fresh interpreters"
 
@@ -44,12 +78,23 @@ def _questions(text):
     return wanted
 
 
+def _number(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
+    return value
+
+
 def parse_arguments(argv=None):
     parser = argparse.ArgumentParser(
         prog="hw9-grade",
         description="Grade many hw9 submissions in parallel into DIR/gradebook.csv, DIR/report.html and "
         "a Gradescope results.json per student (DIR/students/<id>/). Re-running with the same --out "
         "grades only what is new or changed.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("submissions", nargs="+", metavar="SUBMISSION", help="a submission folder, a .zip of one, or a folder of those (one per student)")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder (created if needed)")
@@ -57,7 +102,14 @@ def parse_arguments(argv=None):
     parser.add_argument("--timeout", type=_positive(float), default=DEFAULT_TIMEOUT, help="seconds allowed per submission (default %(default)g)")
     parser.add_argument("--only", type=_questions, default=(), metavar="q1,q3", help="grade only these questions")
     parser.add_argument("--force", action="store_true", help="regrade submissions already graded")
-    parser.add_argument("--grading-seed", type=int, default=0, help="seed of the graders' random cases (default 0)")
+    parser.add_argument("--fail-under", type=_number, metavar="SCORE", help="exit 1 when a graded submission's total score is below SCORE")
+    parser.add_argument("--grading-seed", type=int, default=0, metavar="N", help="seed of the graders' random cases (default 0)")
+    parser.add_argument("--rubric", type=Path, default=project_layout.DEFAULT_RUBRIC, metavar="FILE", help="rubric YAML: points, visibility, time limits (default: fixtures/rubric.yaml)")
+    parser.add_argument(
+        "--worker-memory-gb", type=_positive(float), default=WORKER_MEMORY_GB, metavar="GB",
+        help="address-space limit of each worker that runs student code, in GiB (default %(default)g)",
+    )
+    parser.add_argument("--slow", action="store_true", help="also run the slow checks: Q3 trained on CIFAR-10 from $HW9_CIFAR10 (see below)")
     parser.add_argument(
         "--require-sandbox", choices=judges.SANDBOX_LEVELS[::-1], default="none",
         help="grade only if the workers that run student code get at least this sandbox (default: %(default)s)",
@@ -71,7 +123,7 @@ def parse_arguments(argv=None):
 
 def fail(parser, message):
     """Stop with argparse's one-line error and its exit code, 2."""
-    parser.exit(2, f"{parser.prog}: error: {printable(message)}\n")
+    parser.exit(ExitCode.USAGE, f"{parser.prog}: error: {printable(message)}\n")
 
 
 def _within(path, folder):
@@ -98,14 +150,26 @@ def out_problem(out, arguments, candidates):
     return ""
 
 
-def _lock(layout):
+def _lock(parser, layout):
     layout.out.mkdir(parents=True, exist_ok=True)
     handle = open(layout.out / ".lock", "w")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        raise SystemExit(f"hw9-grade: another hw9-grade is writing to {layout.out}") from None
+        fail(parser, f"another hw9-grade is writing to {layout.out}")
     return handle
+
+
+def _check_rubric(parser, path):
+    """Stop with a usage error unless `path` is a readable rubric (every judge would fail on it)."""
+    from graders.judge.rubric import load_rubric
+
+    try:
+        load_rubric(path)
+    except OSError as error:
+        fail(parser, f"--rubric {path}: {error.strerror or error}")
+    except Exception as error:  # RubricError, a YAML syntax error, an unknown key
+        fail(parser, f"--rubric {path} is not a rubric: {error}")
 
 
 def _announce_sandbox(parser, required):
@@ -147,20 +211,41 @@ def _preload(options):
     return options
 
 
-def _throughput(records, seconds, cores):
+def _seconds(value):
+    return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
+
+
+def throughput(records, seconds, cores):
+    """What this run's gradings took; "" if it ran none. Per core only when it means something."""
     judged = [record for record in records if record.status is not Status.INVALID]
     if not judged:
         return ""
     count = len(judged)
+    statuses = ", ".join(f"{n} {status}" for status in Status if (n := sum(record.status is status for record in judged)))
     cpu = sum(record.cpu_seconds for record in judged) / count
+    line = f"{plural(count, 'grading')} in {_seconds(seconds)} s ({statuses})"
+    if count < 2 or seconds < MEANINGFUL_WALL_SECONDS:
+        return f"{line}, {_seconds(cpu)} s of CPU{' each' if count > 1 else ''}"
     return (
-        f"{count} graded in {seconds:.0f} s: {seconds / count:.1f} s of wall time each, "
-        f"{seconds * cores / count:.1f} s per submission per core ({cores} cores), {cpu:.1f} s of CPU each"
+        f"{line}: {seconds / count:.1f} s of wall time each, {seconds * cores / count:.1f} s per submission per core "
+        f"({plural(cores, 'core')}), {cpu:.1f} s of CPU each"
     )
 
 
+def exit_code(students, records, fail_under=None):
+    """(ExitCode, why) for the submissions named on the command line (`students`), by their records."""
+    failed = [f"{student} ({records[student].status if student in records else 'no record'})"
+              for student in students if student not in records or records[student].status is not Status.GRADED]
+    if failed:
+        return ExitCode.NOT_GRADED, f"{plural(len(failed), 'submission')} not graded: {names(failed)}"
+    below = [f"{student} ({records[student].total:g})" for student in students if fail_under is not None and records[student].total < fail_under]
+    if below:
+        return ExitCode.BELOW_FAIL_UNDER, f"{plural(len(below), 'submission')} below --fail-under {fail_under:g}: {names(below)}"
+    return ExitCode.GRADED, ""
+
+
 def grade(jobs, layout, options):
-    """Run the jobs with a progress display; return (exit code, throughput line)."""
+    """Run the jobs with a progress display; return (interrupted, throughput line)."""
     progress = Progress(len(jobs))
     finished = []
 
@@ -169,26 +254,44 @@ def grade(jobs, layout, options):
         finished.append(record)
         progress.update(record)
 
-    code, started = 0, time.monotonic()
+    interrupted, started = False, time.monotonic()
     try:
         progress.start()
         Runner(layout, options, on_record=recorded, on_idle=progress.tick).run(jobs)
     except KeyboardInterrupt:
-        code = INTERRUPTED_EXIT
+        interrupted = True
     finally:
         progress.close()
         layout.clear_staging()
-    return code, _throughput(finished, time.monotonic() - started, options.cores)
+    return interrupted, throughput(finished, time.monotonic() - started, options.cores)
+
+
+def _options(parser, arguments):
+    _check_rubric(parser, arguments.rubric)
+    return judges.GradingOptions(
+        jobs=arguments.jobs, timeout=arguments.timeout, questions=arguments.only,
+        seed=arguments.grading_seed, preload=arguments.preload, cores=available_cores(),
+        require_sandbox=arguments.require_sandbox, rubric=arguments.rubric.absolute(),
+        worker_memory_gb=arguments.worker_memory_gb, slow=arguments.slow,
+    )
+
+
+def _summary(students, records):
+    """The counts line over the submissions named on the command line."""
+    named = [records[student] for student in students if student in records]
+    counts = [f"{n} {status}" for status in Status if (n := sum(record.status is status for record in named))]
+    if len(named) < len(students):
+        counts.append(f"{len(students) - len(named)} not graded yet")
+    line = f"{plural(len(students), 'submission')}: {', '.join(counts)}"
+    if len(records) > len(named):
+        line += f" (the gradebook holds {plural(len(records), 'submission')})"
+    return line
 
 
 def run(argv=None):
     parser, arguments = parse_arguments(argv)
     layout = store.Layout(arguments.out)
-    options = judges.GradingOptions(
-        jobs=arguments.jobs, timeout=arguments.timeout, questions=arguments.only,
-        seed=arguments.grading_seed, preload=arguments.preload, cores=available_cores(),
-        require_sandbox=arguments.require_sandbox,
-    )
+    options = _options(parser, arguments)
     try:
         candidates, ignored = find_submissions(arguments.submissions)
     except (FileNotFoundError, NotADirectoryError, PermissionError) as error:
@@ -198,27 +301,34 @@ def run(argv=None):
         fail(parser, problem)
     _announce_sandbox(parser, options.require_sandbox)
     try:
-        lock = _lock(layout)
+        lock = _lock(parser, layout)
     except OSError as error:
         fail(parser, f"--out {arguments.out} cannot be used: {error.strerror or error}")
     signal.signal(signal.SIGTERM, _interrupt)
     layout.clear_staging()
     for skipped in ignored:
         print(printable(f"skipping {skipped.path}: {skipped.reason}"))
+    for variable in judges.ignored_settings_variables():
+        print(f"hw9-grade: {variable} is not passed to the judges; hw9-grade's options set what it sets")
     jobs, kept = plan(candidates, layout, options, arguments.force)
     print(printable(
-        f"hw9-grade: {len(candidates)} submissions, {len(kept)} already graded and unchanged, "
+        f"hw9-grade: {plural(len(candidates), 'submission')}, {len(kept)} already graded and unchanged, "
         f"{len(jobs)} to grade ({options.jobs} at a time, {options.timeout:g} s each) into {layout.out}"
     ))
     if options.preload and any(not job.invalid for job in jobs):
         options = _preload(options)
-    code, throughput = grade(jobs, layout, options)
+    interrupted, throughput_line = grade(jobs, layout, options)
     records = store.write_gradebook(layout)
     report = write_report(layout, records)
-    counts = {status: sum(record.status is status for record in records.values()) for status in Status}
-    print(f"{'interrupted; the next run grades the rest. ' if code else ''}" + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
-    if throughput:
-        print(throughput)
+    students = [candidate.student for candidate in candidates]
+    print(printable(("interrupted; the next run grades the rest. " if interrupted else "") + _summary(students, records)))
+    if throughput_line:
+        print(throughput_line)
     print(printable(f"gradebook: {layout.gradebook}\nreport:    {report}"))
     lock.close()
+    if interrupted:
+        return ExitCode.INTERRUPTED
+    code, why = exit_code(students, records, arguments.fail_under)
+    if why:
+        print(printable(f"exit code {code.value}: {why}"))
     return code

@@ -1,12 +1,18 @@
 """Q2 pictures for the student page: a fixed test image, filtered, as PNGs a person can compare."""
 import numpy as np
 
+from graders.questions.q2.tolerance import beyond_tolerance
+
 IMAGE_SIZE = 64
+# The darkest grey a difference beyond tolerance gets: far enough from black to see at a glance.
+GREY_BEYOND = 96
 NORMALISATION = (
     "Display: the student's output and the reference share one scale s = max|reference| per kernel. "
     "Kernels with negative weights (Laplacian, Sobel) map v to 128 + 127 v/s (zero is mid-grey, +s white, -s black); "
     "the blur maps v to 255 v/s; values outside are clipped. "
-    "The difference image is 255 |student - reference| / s: black where they agree, white where they differ by s or more."
+    "The difference image uses the checks' tolerance (atol + rtol |reference|, as q2.filter_keras and q2.filter_cv2 judge): "
+    f"black where |student - reference| is within it; beyond it, from grey ({GREY_BEYOND}) up to white at the largest "
+    "difference, printed under the image with how many pixels are beyond tolerance (NaN and infinities are white)."
 )
 
 
@@ -38,10 +44,23 @@ def to_display(values, reference):
     return np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
 
 
-def difference_display(values, reference):
-    difference = np.abs(np.asarray(values, dtype=np.float64) - reference)
-    difference = np.nan_to_num(difference, nan=_scale(reference), posinf=_scale(reference))
-    return np.clip(np.rint(255 * difference / _scale(reference)), 0, 255).astype(np.uint8)
+def difference_display(values, reference, rtol, atol):
+    """uint8 pixels of |values - reference| and their scale (see NORMALISATION).
+
+    Returns (pixels, scale): `scale` holds `difference_scale` (the |difference| shown white, 0 when
+    none is beyond tolerance), `beyond_tolerance` (pixels with any channel beyond it), `pixels`.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    difference = np.abs(values - reference)
+    beyond = beyond_tolerance(values, reference, rtol, atol)
+    finite = beyond & np.isfinite(difference)
+    white = float(difference[finite].max()) if finite.any() else 0.0
+    pixels = np.zeros(difference.shape, dtype=np.uint8)
+    if white > 0:
+        pixels[finite] = np.rint(GREY_BEYOND + (255 - GREY_BEYOND) * difference[finite] / white).astype(np.uint8)
+    pixels[beyond & ~finite] = 255
+    per_pixel = beyond.reshape(beyond.shape[:2] + (-1,)).any(axis=2)
+    return pixels, {"difference_scale": white, "beyond_tolerance": int(per_pixel.sum()), "pixels": int(per_pixel.size)}
 
 
 def displayable(value):

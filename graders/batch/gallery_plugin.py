@@ -3,8 +3,9 @@
 Loaded with `-p graders.batch.gallery_plugin --q2-gallery DIR`. Once the last check
 has run, it calls the student's `filter_cv2` and `filter_keras` on `test_image()` with
 each contract kernel through the same confined worker the checks used, and writes the
-outputs, the float64 reference (`graders.oracles.conv.filter2d`) and their difference as
-PNGs with a `gallery.json` index. It never changes a grade: any failure becomes a note.
+outputs, the float64 reference (`graders.oracles.conv.filter2d`) and their difference (on the
+checks' own tolerance, `graders.questions.q2.tolerance`) as PNGs with a `gallery.json`
+index. It never changes a grade: any failure becomes a note.
 """
 import json
 from pathlib import Path
@@ -16,6 +17,7 @@ from graders.batch import gallery_images as images
 from graders.judge.harness import Failure
 from graders.judge.settings import CALL_TIMEOUT_S
 from graders.questions.q2.mistakes import KERNEL_NAMES, contract_kernel
+from graders.questions.q2.tolerance import filter_tolerance
 
 FUNCTIONS = ("filter_cv2", "filter_keras")
 # A function that failed so is not called for the remaining kernels.
@@ -52,7 +54,10 @@ def _one_output(submission, function, image, kernel, reference, stem, folder):
         return entry
     entry["difference"] = f"{stem}-difference.png"
     entry["max_abs_difference"] = float(np.nanmax(np.abs(value.astype(np.float64) - reference))) if value.size else 0.0
-    images.write_png(folder / entry["difference"], images.difference_display(value, reference))
+    rtol, atol = filter_tolerance(image, kernel)
+    pixels, scale = images.difference_display(value, reference, rtol, atol)
+    entry.update(scale, tolerance={"rtol": rtol, "atol": atol})
+    images.write_png(folder / entry["difference"], pixels)
     return entry
 
 

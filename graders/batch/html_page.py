@@ -19,7 +19,7 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .bar-track { display: inline-block; width: 120px; height: 10px; background: #eaecf0; margin-right: 6px; vertical-align: middle; }
 .bar-track .bar { display: block; } .percent { display: inline-block; width: 3em; text-align: right; }
 pre { background: #f6f8fa; border: 1px solid #e3e7ee; padding: 8px 10px; white-space: pre-wrap; word-break: break-word; margin: 4px 0 14px; }
-.check { margin: 10px 0; } .check-name { font-weight: 600; } .mistake { margin: 4px 0; }
+.check { margin: 10px 0; } .check-name { font-weight: 600; } .mistake { margin: 4px 0; } .mistake-hint { margin: 2px 0 6px; }
 .gallery td { text-align: center; font-size: 12px; } .gallery img { width: 128px; height: auto; image-rendering: pixelated; border: 1px solid #d0d5dd; }
 .note { color: #b54708; }
 """

@@ -6,6 +6,7 @@ from graders import questions
 from graders.batch import statistics
 from graders.batch.html_page import esc, link, page, points, status_cell
 from graders.batch.html_student import student_page
+from graders.batch.progress import plural
 from graders.batch.results import MAX_RESULTS_BYTES, read_results
 from graders.batch.store import write_text_atomically
 from graders.judge.safe_files import read_regular_file
@@ -43,7 +44,7 @@ def _summary(records):
     counts = {}
     for record in records.values():
         counts[record.status] = counts.get(record.status, 0) + 1
-    parts = [f"{len(records)} submissions: " + ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))]
+    parts = [f"{plural(len(records), 'submission')}: " + ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))]
     sandboxes = {}
     for record in records.values():
         if record.status != "invalid":

@@ -10,18 +10,20 @@ imports them afresh. The worker that runs student code is started by the judge a
 always, never forked from here.
 """
 import contextlib
+import hashlib
 import importlib
 import os
 import signal
 import sys
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 from graders import layout, questions
 from graders.batch import processes
 from graders.batch.results import graded_reason, hw9_data, internal_errors_note, kept_points, read_results, stopped_results
 from graders.batch.store import Status
-from graders.judge import jail
+from graders.judge import jail, settings
 from graders.judge.safe_files import UnsafeFile, read_tail
 
 PRELOADED_LIBRARIES = ("numpy", "cv2", "yaml", "pytest", "tensorflow", "keras", "keras_tuner")
@@ -32,6 +34,12 @@ PROJECT_PACKAGES = ("graders", "conftest")
 UNUSED_PLUGINS = ("-p", "no:hypothesispytest", "-p", "no:benchmark", "-p", "no:unraisableexception")
 PARTIAL_RESULTS = "results.partial.json"  # beside results.json, rewritten by the judge after every check
 LOG_TAIL_BYTES = 64 * 1024
+CIFAR10_ENV = "HW9_CIFAR10"  # graders/cifar10/data.py's PATH_ENV (importing it loads OpenCV)
+# With --slow: the slow checks too, never the GPU-only ones (pyproject's addopts deselect both).
+SLOW_SELECTION = "slow or not (slow or gpu)"
+# The pytest run's settings variables (HW9_RUBRIC...): hw9-grade passes its own options instead,
+# so that the grade fingerprint knows every setting a judge used.
+SETTINGS_VARIABLES = tuple(setting.environment for setting in settings.SETTINGS)
 SANDBOX_LEVELS = tuple(level.label for level in jail.Level)  # weakest first; each includes the one before
 SANDBOX_DESCRIPTIONS = {
     "namespaces": "bubblewrap namespaces, with Landlock and resource limits inside",
@@ -49,30 +57,49 @@ class GradingOptions:
     preload: bool = True
     cores: int = 1
     require_sandbox: str = "none"  # refused by the judge below it; never changes a grade, so not fingerprinted
+    rubric: Path = layout.DEFAULT_RUBRIC
+    worker_memory_gb: float = settings.WORKER_MEMORY_GB
+    slow: bool = False  # also run the slow (CIFAR-10) checks
 
     @property
     def threads_per_job(self):
         return max(1, self.cores // self.jobs)
 
     def fingerprinted(self):
-        """The options that change a grade."""
-        return {"questions": sorted(self.questions), "seed": self.seed}
+        """The options that change a grade (the rubric by its content); OSError if the rubric cannot be read."""
+        chosen = {
+            "questions": sorted(self.questions), "seed": self.seed, "worker_memory_gb": self.worker_memory_gb,
+            "rubric": hashlib.sha256(Path(self.rubric).read_bytes()).hexdigest(), "slow": self.slow,
+        }
+        if self.slow:  # the data the slow checks train on, or none (they skip)
+            chosen["cifar10"] = os.environ.get(CIFAR10_ENV, "")
+        return chosen
 
 
 def judge_arguments(submission, staging, options):
+    """The judge's pytest arguments; paths absolute, as the judge runs in the project's folder."""
+    submission, staging = os.path.abspath(submission), Path(os.path.abspath(staging))
     arguments = [
-        *(str(path) for question in questions.all_questions() for path in question.check_files()), "--submission", str(submission), "--grade-json", str(staging / "results.json"),
+        *(str(path) for question in questions.all_questions() for path in question.check_files()), "--submission", submission, "--grade-json", str(staging / "results.json"),
         "-q", "-p", "no:cacheprovider", *UNUSED_PLUGINS, "-p", "graders.batch.gallery_plugin", "--q2-gallery", str(staging / "q2"),
         "--grading-seed", str(options.seed), "--require-sandbox", options.require_sandbox,
+        "--rubric", os.path.abspath(options.rubric), "--worker-memory-gb", f"{options.worker_memory_gb:g}",
     ]
     if options.questions:
         arguments += ["--questions", ",".join(options.questions)]
+    if options.slow:
+        arguments += ["-m", SLOW_SELECTION]
     return arguments
 
 
+def ignored_settings_variables():
+    """The HW9_* settings variables set here, which the judges do not get."""
+    return [name for name in SETTINGS_VARIABLES if name in os.environ]
+
+
 def judge_environment(options, temporary_dir):
-    """The judge's environment; its worker inherits it (threads, temporary folder)."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
+    """The judge's environment; its worker inherits it (threads, temporary folder, HW9_CIFAR10)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_") and key not in SETTINGS_VARIABLES}
     threads = str(options.threads_per_job)
     env.update(
         PYTHONDONTWRITEBYTECODE="1",
@@ -177,6 +204,7 @@ class Outcome:
     results: dict = None  # scores and feedback, when any check finished
     stopped_early: bool = False  # results come from results.partial.json: they become the student's results.json
     sandbox: str = ""  # the workers' sandbox level; "" unknown
+    running: str = ""  # the check under way when a grading was stopped
 
 
 def outcome(staging, wait_status, timed_out, timeout, max_score=None):
@@ -206,7 +234,8 @@ def outcome(staging, wait_status, timed_out, timeout, max_score=None):
         partial = read_results(staging / PARTIAL_RESULTS)
     except ValueError:
         partial = None  # written atomically by the judge: only something else could spoil it
-    if partial is None:
+    if partial is None:  # the judge wrote none: it never got to its first check
+        stopped += " before any check had started" if timed_out else ""
         return Outcome(status, stopped + (f": {excerpt}" if excerpt else ""))
     data = hw9_data(partial)
     stopped += f" while running {data.running}" if data.running else " with no check running"
@@ -214,7 +243,7 @@ def outcome(staging, wait_status, timed_out, timeout, max_score=None):
     parts = [stopped, kept_points(len(results["tests"])), internal_errors_note(data), excerpt]
     if data.disturbed:
         status, parts = Status.CRASHED, [f"grading was disturbed from outside: {data.disturbed}", *parts]
-    return Outcome(status, "; ".join(part for part in parts if part), results, stopped_early=True, sandbox=data.sandbox)
+    return Outcome(status, "; ".join(part for part in parts if part), results, stopped_early=True, sandbox=data.sandbox, running=data.running)
 
 
 def sandbox_in_force():

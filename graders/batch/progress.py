@@ -18,18 +18,29 @@ def duration(seconds):
     return f"{hours}h{minutes:02d}m"
 
 
+def plural(count, noun):
+    """`1 submission`, `2 submissions`."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def describe(record):
     if record.status is Status.GRADED:
-        return f"{record.student}: graded {record.total:g}/{sum(record.max_scores.values()):g} in {record.seconds:.1f} s"
+        restarted = f", its worker restarted {plural(record.restarts, 'time')}" if record.restarts else ""
+        return f"{record.student}: graded {record.total:g}/{sum(record.max_scores.values()):g} in {record.seconds:.1f} s{restarted}"
     return f"{record.student}: {record.status}: {record.reason}"
 
 
 class Progress:
-    """Counts finished submissions; `update(record)` after each one."""
+    """Counts finished submissions; `update(record)` after each one.
+
+    `failures`: submissions not graded (timeout, crashed, invalid); `restarted`: graded ones
+    whose worker had to be restarted (a call timed out or crashed it), shown apart because
+    their grade stands but deserves a look.
+    """
 
     def __init__(self, total, stream=None, clock=time.monotonic):
         self.stream = stream or sys.stdout
-        self.total, self.done, self.failures = total, 0, 0
+        self.total, self.done, self.failures, self.restarted = total, 0, 0, 0
         self.judged = 0  # finished after a grading process ran (invalid ones take no time)
         self.clock = clock
         self.started = clock()
@@ -46,7 +57,8 @@ class Progress:
     def status_line(self):
         eta = self.eta()
         return (
-            f"{self.done}/{self.total} done, {self.failures} failed, elapsed {duration(self.clock() - self.started)}, "
+            f"{self.done}/{self.total} done, {self.failures} failed, "
+            f"{f'{self.restarted} with worker restarts, ' if self.restarted else ''}elapsed {duration(self.clock() - self.started)}, "
             f"ETA {duration(eta) if eta is not None else '?'}"
         )
 
@@ -57,12 +69,13 @@ class Progress:
     def update(self, record):
         self.done += 1
         self.failures += record.status is not Status.GRADED
+        self.restarted += record.status is Status.GRADED and record.restarts > 0
         self.judged += record.status is not Status.INVALID
         if not self.interactive:
             self.stream.write(f"[{self.done}/{self.total}] {describe(record)} ({self.status_line()})\n")
             self.stream.flush()
             return
-        if record.status is not Status.GRADED:
+        if record.status is not Status.GRADED or record.restarts:
             self.stream.write("\r\033[K" + describe(record)[:500] + "\n")
         self._draw()
 

@@ -105,12 +105,12 @@ def kept_points(count):
     return f"{count} finished check{' kept its' if count == 1 else 's kept their'} points"
 
 
-def planned_max_score(questions=()):
+def planned_max_score(questions=(), rubric_path=layout.DEFAULT_RUBRIC):
     """The points the graded questions are worth in the rubric; None if it cannot be read."""
     from graders.judge.rubric import load_rubric
 
     try:
-        rubric = load_rubric(layout.DEFAULT_RUBRIC)
+        rubric = load_rubric(rubric_path)
         return float(sum(rubric.max_score(question) for question in (questions or rubric.questions())))
     except Exception:  # the plugin reports a bad rubric; here it only costs the stopped results their maximum
         return None

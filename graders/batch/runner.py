@@ -6,6 +6,7 @@ loop; if the loop itself is interrupted, the running judges are killed and what 
 committed stays committed.
 """
 import contextlib
+import json
 import os
 import shutil
 import time
@@ -94,20 +95,64 @@ def _reason(job, reason):
     return f"{reason}; {job.note}" if job.note else reason
 
 
+def moved_paths(job, layout):
+    """What the paths the judge was given become once the student's folder is committed.
+
+    The staging folder becomes students/<id>/; the scratch folder (an unpacked zip, the
+    temporary folder) is removed, so its paths are named by what they stood for.
+    """
+    moves = {
+        job.staging: layout.student_dir(job.student).absolute(),
+        job.scratch / "submission": job.source.absolute(),  # /class/bob.zip/q1.py: inside the zip
+        job.scratch / "tmp": Path("$TMPDIR"),
+        job.scratch: Path("(scratch folder)"),
+    }
+    return {form: str(new) for old, new in moves.items() for form in {os.path.abspath(old), os.path.realpath(old)}}
+
+
+def relocated(text, moves):
+    """`text` with the judge's paths replaced by `moves` (from moved_paths)."""
+    for old in sorted(moves, key=len, reverse=True):
+        text = text.replace(old, moves[old])
+    return text
+
+
+def _relocated_results(results, moves):
+    """`results` with the judge's paths replaced in every string; None if none was there."""
+    text = json.dumps(results, ensure_ascii=False)
+    escaped = {json.dumps(old, ensure_ascii=False)[1:-1]: json.dumps(new, ensure_ascii=False)[1:-1] for old, new in moves.items()}
+    changed = relocated(text, escaped)
+    return json.loads(changed) if changed != text else None
+
+
+def _log_note(outcome, record):
+    """The line hw9-grade adds to grading.log of a grading that did not finish."""
+    if outcome.status is Status.TIMEOUT:
+        where = f"while running {outcome.running}" if outcome.running else "before any check had started"
+        return f"\nhw9-grade: grading was stopped after {record.seconds:.0f} s (the time limit is {record.timeout:g} s) {where}\n"
+    return f"\nhw9-grade: {record.status}: {record.reason}\n" if outcome.status is Status.CRASHED else ""
+
+
 def finish(job, layout, options, outcome, cpu_seconds=0.0):
     """Commit the student's folder with the judges.Outcome of its grading; return its record."""
     seconds = time.monotonic() - job.started if job.started else 0.0
+    moves = moved_paths(job, layout)
     record = store.Record(
-        student=job.student, status=outcome.status, reason=_reason(job, outcome.reason), source=str(job.source.absolute()),
-        fingerprint=job.fingerprint if outcome.status is not Status.CRASHED else "", seconds=round(seconds, 2),
-        cpu_seconds=round(cpu_seconds, 2), timeout=options.timeout, sandbox=outcome.sandbox,
+        student=job.student, status=outcome.status, reason=_reason(job, relocated(outcome.reason, moves)),
+        source=str(job.source.absolute()), fingerprint=job.fingerprint if outcome.status is not Status.CRASHED else "",
+        seconds=round(seconds, 2), cpu_seconds=round(cpu_seconds, 2), timeout=options.timeout, sandbox=outcome.sandbox,
     )
-    if outcome.results is not None:
+    if outcome.results is None:
+        written = results.placeholder_results(outcome.status, record.reason)
+    else:
         record.scores, record.max_scores = results.scores_of(outcome.results)
-    if outcome.results is None or outcome.stopped_early:
-        store.write_json_atomically(job.staging / "results.json", (
-            outcome.results if outcome.results is not None else results.placeholder_results(outcome.status, record.reason)
-        ))
+        record.restarts = results.hw9_data(outcome.results).restarts
+        written = _relocated_results(outcome.results, moves) or (outcome.results if outcome.stopped_early else None)
+    if written is not None:  # else the judge's own results.json stands
+        store.write_json_atomically(job.staging / "results.json", written)
+    if job.pid:  # a judge ran and wrote its log
+        note = _log_note(outcome, record)
+        store.rewrite_file(job.staging / "grading.log", {os.fsencode(old): os.fsencode(new) for old, new in moves.items()}, note.encode())
     with contextlib.suppress(OSError):  # its checks are in results.json now
         os.unlink(job.staging / judges.PARTIAL_RESULTS)
     shutil.rmtree(job.scratch, ignore_errors=True)
@@ -121,7 +166,7 @@ class Runner:
     def __init__(self, layout, options, on_record, on_idle=lambda: None):
         self.layout, self.options, self.on_record, self.on_idle = layout, options, on_record, on_idle
         self.running = {}  # pid -> Job
-        self.max_score = results.planned_max_score(options.questions)  # of a grading stopped early
+        self.max_score = results.planned_max_score(options.questions, options.rubric)  # of a grading stopped early
         self.subreaper = processes.become_subreaper()
 
     def run(self, jobs):

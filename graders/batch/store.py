@@ -10,8 +10,11 @@ import csv
 import enum
 import io
 import json
+import math
 import os
+import re
 import shutil
+import stat
 import tempfile
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -21,7 +24,6 @@ from graders import questions
 from graders.batch.ids import printable
 from graders.batch.permissions import file_mode, publish
 from graders.judge.safe_files import UnsafeFile, read_regular_file
-
 
 
 class Status(enum.StrEnum):
@@ -34,6 +36,7 @@ class Status(enum.StrEnum):
 
 RECORD_FORMAT = 1
 MAX_RECORD_BYTES = 2**20
+GRADEBOOK_BOM = "\ufeff"
 GRADEBOOK_COLUMNS = ("student_id", *questions.names(), "total", "status", "reason", "seconds", "sandbox")
 
 
@@ -52,6 +55,7 @@ class Record:
     cpu_seconds: float = 0.0
     timeout: float = 0.0
     sandbox: str = ""  # the workers' sandbox level (namespaces, landlock, none); "" unknown
+    restarts: int = 0  # times the worker was restarted (a call's timeout, a crash) during the grading
     format: int = RECORD_FORMAT
 
     def __post_init__(self):
@@ -79,6 +83,9 @@ class Record:
 
 
 def _points(value):
+    """A score cell: blank (never "None" or "nan") for a value that is not a finite number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return ""
     return f"{round(value, 4):g}"
 
 
@@ -86,7 +93,7 @@ class Layout:
     """Where everything lives under the output folder."""
 
     def __init__(self, out):
-        self.out = Path(out)
+        self.out = Path(os.path.abspath(out))  # judges run in the project's folder, not here
         self.students = self.out / "students"
         self.staging = self.out / ".staging"
         self.gradebook = self.out / "gradebook.csv"
@@ -163,17 +170,86 @@ def load_records(layout):
     return records
 
 
+def student_order(student):
+    """Sort key of student ids: case-insensitive, the id itself breaking ties (`Ann` before `ann`)."""
+    return student.casefold(), student
+
+
 def gradebook_csv(records):
+    """The gradebook's text: comma-separated, rows by student_order, a blank cell for what was not graded."""
     stream = io.StringIO()
     writer = csv.DictWriter(stream, fieldnames=GRADEBOOK_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    for student in sorted(records):
+    for student in sorted(records, key=student_order):
         writer.writerow(records[student].gradebook_row())
     return stream.getvalue()
 
 
 def write_gradebook(layout):
-    """Rebuild gradebook.csv from the committed records; return them."""
+    """Rebuild gradebook.csv from the committed records; return them.
+
+    Written with a UTF-8 byte-order mark: spreadsheet programs then read accented names as
+    UTF-8 rather than in the local code page (Python reads it with encoding="utf-8-sig").
+    """
     records = load_records(layout)
-    write_text_atomically(layout.gradebook, gradebook_csv(records))
+    write_text_atomically(layout.gradebook, GRADEBOOK_BOM + gradebook_csv(records))
     return records
+
+
+def rewrite_file(path, replacements, appended=b""):
+    """Make the `replacements` (bytes -> bytes) in the regular file `path` and add `appended`, by rename.
+
+    Streamed, so a log of any size is fine. A link or special file at `path` is left alone,
+    never followed or read; a missing file becomes one holding `appended` alone.
+    """
+    path = Path(path)
+    try:
+        source = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        if not appended:
+            return
+        source = None
+    except OSError:  # a link
+        return
+    try:
+        if source is not None and not stat.S_ISREG(os.fstat(source).st_mode):
+            return
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        try:
+            os.fchmod(handle, file_mode())
+            with os.fdopen(handle, "wb") as target:
+                if source is not None:
+                    _replace_stream(source, target, replacements)
+                target.write(appended)
+            os.replace(temporary, path)
+        except BaseException:
+            os.unlink(temporary)
+            raise
+    finally:
+        if source is not None:
+            os.close(source)
+
+
+def _replace_stream(source, target, replacements, chunk=2**20):
+    replacements = {old: new for old, new in replacements.items() if old}
+    # Longest first: of two paths, one inside the other, the longer is replaced whole.
+    pattern = re.compile(b"|".join(re.escape(old) for old in sorted(replacements, key=len, reverse=True)) or b"(?!)")
+    overlap = max(map(len, replacements), default=1) - 1
+    pending = b""
+    while True:
+        data = os.read(source, chunk)
+        pending += data
+        # A match starting before `safe` lies wholly in `pending`; one after may go on in the next chunk.
+        safe = len(pending) if not data else max(len(pending) - overlap, 0)
+        done = 0
+        for match in pattern.finditer(pending):
+            if match.start() >= safe:
+                break
+            target.write(pending[done:match.start()] + replacements[match.group()])
+            done = match.end()
+        if done < safe:
+            target.write(pending[done:safe])
+            done = safe
+        pending = pending[done:]
+        if not data:
+            return

@@ -165,11 +165,15 @@ FORGED = GENERIC.add(
 )
 ACCEPTS_INVALID = GENERIC.add(
     "call.accepts-invalid", "invalid arguments not rejected",
-    "invalid arguments are not rejected: raise ValueError naming the argument",
+    "invalid arguments are not rejected: raise ValueError",
 )
 WRONG_EXCEPTION = GENERIC.add(
     "call.wrong-exception", "raised another exception than ValueError",
     "raised another exception type: the contract asks for ValueError",
+)
+UNNAMED_ARGUMENT = GENERIC.add(
+    "call.unnamed-argument", "ValueError message does not name the argument",
+    "the ValueError's message does not name the invalid argument",
 )
 NOT_AN_ARRAY = GENERIC.add("return.not-an-array", "not a NumPy array", "returned something other than a NumPy array")
 WRONG_SHAPE = GENERIC.add("return.wrong-shape", "wrong output shape")

@@ -106,7 +106,9 @@ _OTHER_MODE = {"max": "min", "min": "max"}
 
 
 def _matching(got, candidates):
-    """Every finding whose wrong answer equals got (several can coincide for one input)."""
+    """Every finding whose wrong answer equals got (several can coincide for one input); a number only."""
+    if isinstance(got, bool) or not isinstance(got, (int, float, np.integer, np.floating)):
+        return None  # an array or a string would compare elementwise or never
     return either(finding for wrong, finding in candidates if got == wrong)
 
 

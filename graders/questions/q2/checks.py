@@ -5,9 +5,10 @@ import pytest
 from graders.judge import mistakes as generic
 from graders.judge.harness import Failure
 from graders.judge.mistakes import Located, together
-from graders.judge.verdict import array_of, expect_close, fail, value_of
+from graders.judge.verdict import array_of, expect_close, fail, numeric_array_of, value_of
 from graders.oracles import conv
 from graders.questions.q2 import mistakes
+from graders.questions.q2.tolerance import filter_tolerance
 
 GOLDEN_PATCH = np.array([[131, 162, 232], [104, 93, 139], [243, 26, 252]], dtype=np.uint8)
 # The contract's worked example: centre output of each kernel on GOLDEN_PATCH (sum 1382).
@@ -60,18 +61,6 @@ def case_inputs(rng, case):
         kernel = random_kernel(rng, kernel_spec)
         label = f"random {kernel_spec[0]}x{kernel_spec[1]} kernel {kernel.tolist()}"
     return random_image(rng, dtype, shape), kernel, label
-
-
-def filter_tolerance(image, kernel):
-    """(rtol, atol) for a result computed in float32.
-
-    Keras computes in float32 (24-bit mantissa, eps 1.2e-7). A sum of k*k products
-    rounds to within about k*k*eps of its scale max|image| * sum|kernel|, 3e-6 of it for a
-    5x5 kernel; Keras on CPU measured 1e-7 of it. So 1e-5 of the scale is loose for float32
-    yet far below the 0.5 of rounding to integers (scale 255 for a blurred uint8 image).
-    """
-    scale = float(np.abs(np.asarray(image, dtype=np.float64)).max() * np.abs(kernel).sum())
-    return 1e-5, 1e-5 * scale + 1e-6
 
 
 def _call_filter(student, function, image, kernel, label):
@@ -144,7 +133,7 @@ def test_golden_patch(student, function, name):
     diagnose = _with_dtype(mistakes.filter_diagnosis(GOLDEN_PATCH, kernel, rtol=0, atol=1e-3), got.dtype, GOLDEN_PATCH.dtype)
     if got.shape != GOLDEN_PATCH.shape:
         fail(checked, f"shape {GOLDEN_PATCH.shape}", f"shape {got.shape}", diagnose(got) or generic.WRONG_SHAPE())
-    centre = float(got[1, 1])
+    centre = float(numeric_array_of(got, checked)[1, 1])  # never float() of a string array's "153.5"
     if not abs(centre - GOLDEN_CENTRES[name]) <= 1e-3:
         fail(checked, f"{GOLDEN_CENTRES[name]:.4f}", f"{centre:.4f} (whole output {got.tolist()})", diagnose(got))
 
@@ -181,7 +170,10 @@ def test_filter_agreement(student, rng):
         (random_image(rng, "float32", (16, 21)), mistakes.contract_kernel("sobel_x"), "sobel_x kernel"),
     ]
     for image, kernel, label in inputs:
-        outputs = {function: _call_filter(student, function, image, kernel, label)[1] for function in FILTER_FUNCTIONS}
+        outputs = {}
+        for function in FILTER_FUNCTIONS:
+            checked, got = _call_filter(student, function, image, kernel, label)
+            outputs[function] = numeric_array_of(got, checked)  # compared as float64 below
         rtol, atol = filter_tolerance(image, kernel)
         checked = f"filter_keras and filter_cv2 agree on a {image.dtype} image of shape {image.shape}, {label}"
         diagnose = _disagreement(image, kernel, outputs, rtol, atol)

@@ -43,7 +43,7 @@ INTEGER_KERNEL = add("q2.integer-kernel", "integer kernel", "integer kernel: the
 UNKNOWN_NAME_ACCEPTED = add("q2.unknown-name-accepted", "unknown kernel name accepted",
                             "unknown names fall through to a default kernel (an else branch or dict.get); raise ValueError")
 UNKNOWN_NAME_EXCEPTION = add("q2.unknown-name-wrong-exception", "unknown kernel name raises another exception",
-                             "wrong exception type: raise ValueError naming the argument")
+                             "wrong exception type: raise ValueError")
 # how the filtering goes wrong
 FLIPPED = add("q2.kernel-flipped", "kernel flipped (convolution)",
               "kernel flipped: convolution (cv2/scipy convolve or a flipped kernel) instead of cross-correlation")

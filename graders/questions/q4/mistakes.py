@@ -120,6 +120,14 @@ ROW_KEY_MISSING = add("q4.row-key-missing", "table row missing a key", "each row
 PARAMS_NOT_INT = add("q4.params-not-int", "params column not ints", "every row's params must be an int")
 
 
+def _equal(right, got):
+    """`right == got` for any value a submission returns: an array compares elementwise, so never equal."""
+    try:
+        return bool(right == got)
+    except (ValueError, TypeError):
+        return False
+
+
 def diagnose_call(got, function, *args, **kwargs):
     """The mistakes whose version of `function(*args, **kwargs)` equals `got`."""
     matching = []
@@ -128,7 +136,7 @@ def diagnose_call(got, function, *args, **kwargs):
             wrong = getattr(formulas, function)(*args, **kwargs)
         except (ArithmeticError, ValueError):
             continue
-        if wrong == got and wrong != getattr(Formulas(), function)(*args, **kwargs):
+        if _equal(wrong, got) and wrong != getattr(Formulas(), function)(*args, **kwargs):
             matching.append(mistake())
     return either(matching)
 
@@ -146,7 +154,7 @@ def diagnose_row(got_row, index, key):
     matching = []
     for formulas, mistake in MISTAKES:
         wrong = formulas.layer_table()[index]
-        if wrong[key] != right[key] and all(wrong[k] == got_row.get(k) for k in compared):
+        if wrong[key] != right[key] and all(_equal(wrong[k], got_row.get(k)) for k in compared):
             matching.append(mistake())
     return either(matching)
 
@@ -155,6 +163,6 @@ def diagnose_rows(got_rows, expected_rows, key):
     """Per wrong row: its position, layer and the mistake that explains it."""
     notes = []
     for index, (got, expected) in enumerate(zip(got_rows, expected_rows)):
-        if got.get(key) != expected[key]:
+        if not _equal(expected[key], got.get(key)):
             notes.append(Located(f"row {index + 1} ({expected['layer']})", diagnose_row(got, index, key)))
     return together(*notes, joiner="; ")
