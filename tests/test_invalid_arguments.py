@@ -15,7 +15,7 @@ import pytest
 
 from graders.judge import mistakes as generic
 from graders.judge.harness import CallResult, Failure
-from graders.judge.verdict import NAME_IN_MESSAGE_GRADED, CheckFailed, InvalidCall, expect_value_errors, names_argument
+from graders.judge.verdict import CheckFailed, InvalidCall, expect_value_errors, names_argument
 from graders.layout import CORPUS_DIR
 from graders.questions.q1 import checks as q1_checks
 from graders.questions.q2 import checks as q2_checks
@@ -33,11 +33,6 @@ REQUIRED = {
     "q1": {"kind", "mode", "kernel_size", "in_channels", "filters", "n_layers", "pool_size", "strides", "window:pool2d"},
     "q4": {"kernel_size", "filters", "strides", "pool_size", "units", "in_units", "padding",
            "window:conv2d_output_shape", "window:pool2d_output_shape", "window:locally_connected2d_params"},
-}
-# Required but not called, and why: the lead decides (the corpus's expectations would change).
-NOT_CALLED = {
-    ("q4", "padding"): "seven Q4 mutants of the corpus return a shape for padding=-1; calling it fails their "
-                       "q4.invalid_arguments[non-positive-size], which their expected.yaml says passes",
 }
 
 
@@ -112,9 +107,7 @@ def test_each_call_is_invalid_for_exactly_its_declared_reason(entry):
 def test_every_reason_the_contract_requires_is_called(module):
     called = {f"window:{call.function}" if _declared(call) == "window" else _declared(call)
               for calls in TABLES[module].values() for call in calls}
-    not_called = {reason for question, reason in NOT_CALLED if question == module}
-    assert REQUIRED[module] - not_called <= called, sorted(REQUIRED[module] - not_called - called)
-    assert not called & not_called, "called now: drop it from NOT_CALLED"
+    assert REQUIRED[module] <= called, sorted(REQUIRED[module] - called)
 
 
 @pytest.mark.parametrize("which", ["gaussian", "random"])
@@ -207,15 +200,16 @@ def _vague_dense_params(in_units, units):
     raise ValueError("sizes must be positive")
 
 
-def test_the_argument_name_is_reported_not_graded():
-    assert not NAME_IN_MESSAGE_GRADED
+def test_a_message_that_does_not_name_the_argument_fails_the_call():
     calls = [InvalidCall("dense_params", (10, 0), {}, "units below 1", ("units",)),
              InvalidCall("dense_params", (0, 10), {}, "in_units below 1", ("in_units",))]
-    expect_value_errors(ReferenceStudent(dense_params=_vague_dense_params), "q4", calls, "invalid arguments")  # ValueError is what is graded
-    student = ReferenceStudent(dense_params=lambda in_units, units: 11 if units == 0 else _vague_dense_params(in_units, units))
-    text = str(_failure_of(expect_value_errors, student, "q4", calls, "invalid arguments"))
-    assert "passed  dense_params(0, 10) [in_units below 1]: raised ValueError: sizes must be positive " \
-           "(the message does not name in_units, as the contract asks; not graded)" in text
+    failure = _failure_of(expect_value_errors, ReferenceStudent(dense_params=_vague_dense_params), "q4", calls, "invalid arguments")
+    text = str(failure)
+    assert "Got: 2 of 2 calls failed" in text
+    assert "FAILED  dense_params(0, 10) [in_units below 1]: raised ValueError: sizes must be positive " \
+           "(the message does not name in_units, as the contract asks)" in text
+    assert [finding.mistake.id for finding in failure.diagnosis.findings()] == [generic.UNNAMED_ARGUMENT.id]
+    expect_value_errors(ReferenceStudent(), "q4", calls, "invalid arguments")  # the reference names both
 
 
 @pytest.mark.parametrize(

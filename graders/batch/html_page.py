@@ -26,6 +26,16 @@ pre { background: #f6f8fa; border: 1px solid #e3e7ee; padding: 8px 10px; white-s
 
 # Click a header to sort by it; a second click reverses. Cells sort by data-value if present.
 SORT_SCRIPT = """
+function sortKey(text) {
+  var number = parseFloat(text);
+  if (text === "") { return null; }
+  return !isNaN(number) && isFinite(text) ? number : text.toLowerCase();
+}
+function compareKeys(x, y, ascending) {
+  if (x === null || y === null) { return (x === null) - (y === null); }  /* blank cells last, either way */
+  if (typeof x !== typeof y) { return (typeof x === "number" ? -1 : 1) * (ascending ? 1 : -1); }
+  return (x < y ? -1 : x > y ? 1 : 0) * (ascending ? 1 : -1);
+}
 document.querySelectorAll("table.sortable").forEach(function (table) {
   table.querySelectorAll("th").forEach(function (header, column) {
     header.classList.add("sortable");
@@ -34,15 +44,10 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
       var ascending = header.dataset.order !== "asc";
       header.dataset.order = ascending ? "asc" : "desc";
       function key(row) {
-        var cell = row.cells[column], text = cell.dataset.value !== undefined ? cell.dataset.value : cell.textContent.trim();
-        var number = parseFloat(text);
-        return text !== "" && !isNaN(number) && isFinite(text) ? number : text.toLowerCase();
+        var cell = row.cells[column];
+        return sortKey(cell.dataset.value !== undefined ? cell.dataset.value : cell.textContent.trim());
       }
-      rows.sort(function (a, b) {
-        var x = key(a), y = key(b);
-        if (typeof x !== typeof y) { return (typeof x === "number" ? -1 : 1) * (ascending ? 1 : -1); }
-        return (x < y ? -1 : x > y ? 1 : 0) * (ascending ? 1 : -1);
-      });
+      rows.sort(function (a, b) { return compareKeys(key(a), key(b), ascending); });
       rows.forEach(function (row) { body.appendChild(row); });
     });
   });

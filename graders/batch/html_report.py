@@ -66,7 +66,7 @@ def _score_table(records, maxima):
         total = points(record.total) if graded else ""
         rows.append(
             f"<tr><td>{link(['students', student, STUDENT_PAGE], student)}</td>{cells}"
-            f'<td class="num" data-value="{total if graded else -1}"><b>{total}</b></td>{status_cell(record.status)}'
+            f'<td class="num"><b>{total}</b></td>{status_cell(record.status)}'
             f'<td>{esc(record.reason)}</td><td class="num">{record.seconds:.1f}</td><td>{esc(record.sandbox)}</td></tr>'
         )
     return (

@@ -16,9 +16,6 @@ from graders.judge.mistakes import Finding, Joined, Located, together
 from graders.worker.protocol import Unsupported
 
 DIAGNOSES = (Finding, Joined, Located)
-# The contract asks invalid-argument messages to name the argument. Grading it would fail two
-# corpus mutants that pass today ("sizes must be positive"), so it is reported, not graded.
-NAME_IN_MESSAGE_GRADED = False
 
 
 class CheckFailed(pytest.fail.Exception):
@@ -190,15 +187,15 @@ def expect_value_errors(student, module, calls, checked):
     """Make every call; fail unless each raised ValueError, reporting every call in one message.
 
     The likely mistakes are one finding per kind of failure (`calls`: its calls, "; " between them), told together.
-    Whether a message names the argument is reported but not graded (see NAME_IN_MESSAGE_GRADED).
+    A ValueError whose message does not name the argument fails too: the contract asks for it.
     """
     lines, failed = [], {}
     for call in calls:
         result = student.call(module, call.function, *call.args, **call.kwargs)
         instead, note = _not_a_value_error(result), ""
         if instead is None and not names_argument(result.message, call.names):
-            note = f" (the message does not name {' or '.join(call.names)}, as the contract asks{'' if NAME_IN_MESSAGE_GRADED else '; not graded'})"
-            instead = (result.message, generic.UNNAMED_ARGUMENT) if NAME_IN_MESSAGE_GRADED else None
+            note = f" (the message does not name {' or '.join(call.names)}, as the contract asks)"
+            instead = (result.message, generic.UNNAMED_ARGUMENT)
         if instead is None:
             lines.append(f"  passed  {call.text()} [{call.why}]: {_short(result.message)}{note}")
             continue

@@ -209,6 +209,10 @@ INVALID_CALLS = {
         InvalidCall("dense_params", (10, 0), {}, "units below 1", ("units",)),
         InvalidCall("dense_params", (0, 10), {}, "in_units below 1", ("in_units",)),
     ],
+    "negative-padding": [
+        InvalidCall("conv2d_output_shape", ((8, 8, 3), 4, 3), {"padding": -1}, "padding below 0", ("padding",)),
+        InvalidCall("locally_connected2d_params", ((8, 8, 3), 2, 3), {"strides": 2, "padding": -1}, "padding below 0", ("padding",)),
+    ],
 }
 
 
