@@ -251,8 +251,8 @@ special_files: {q3.py: fifo, q_notes.py: symlink-to-dev-zero, reference: symlink
 def _special_entry(tmp_path):
     folder = tmp_path / "hostile-special"
     folder.mkdir()
-    (folder / "q1.py").write_text("x = 1\n")
-    (folder / "expected.yaml").write_text(SPECIAL_ENTRY)
+    for name, text in {"q1.py": "x = 1\n", "expected.yaml": SPECIAL_ENTRY}.items():
+        (folder / name).write_text(text)
     return folder
 
 

@@ -1,19 +1,23 @@
 """The mistake catalogue: stable prefixed ids, the same sentences as before, and the class report grouped by id."""
 import importlib
+import re
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import yaml
 
 from graders import questions
 from graders.batch import statistics
 from graders.batch.html_report import class_page
 from graders.batch.html_student import question_section
 from graders.judge import mistakes as generic, scoring
-from graders.judge.mistakes import Catalogue, Mistake, together
+from graders.judge.mistakes import Catalogue, together
 from graders.judge.report import GradeReport
 from graders.judge.rubric import RubricItem
 from graders.judge.verdict import fail
+from graders.layout import PACKAGE_DIR
 from graders.oracles import conv
 from graders.questions.q1 import mistakes as q1
 from graders.questions.q2 import mistakes as q2
@@ -35,11 +39,53 @@ def test_question_ids_start_with_the_question_name(name):
     assert ids and all(mistake_id.startswith(f"{name}.") and mistake_id != f"{name}." for mistake_id in ids), ids
 
 
+def _named_constants(pattern):
+    """(file, constant) for every `pattern` reference (`CATALOGUE.X`, `generic.X`) in the graders' code."""
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        for constant in re.findall(pattern + r"\.([A-Z][A-Z0-9_]*)\b", path.read_text(encoding="utf-8")):
+            yield path, constant
+
+
+def test_every_constant_the_code_names_is_in_its_catalogue():
+    named = 0
+    for path, constant in _named_constants(r"\bCATALOGUE"):
+        if not path.is_relative_to(PACKAGE_DIR / "questions"):
+            continue  # the catalogue's own docstring
+        question = path.relative_to(PACKAGE_DIR / "questions").parts[0]
+        assert constant in _catalogue(question).constants, f"{path.name}: CATALOGUE.{constant} is not in {question}/mistakes.yaml"
+        named += 1
+    for path, constant in _named_constants(r"\b(?:generic|generic_mistakes)"):
+        assert constant == "GENERIC" or constant in generic.GENERIC.constants, f"{path.name}: generic.{constant} is not in judge/mistakes.yaml"
+        named += 1
+    assert named > 100
+
+
 @pytest.mark.parametrize("name", QUESTION_NAMES)
-def test_every_mistake_a_question_module_defines_is_in_its_catalogue(name):
+def test_a_question_module_reads_its_entries_as_names_too(name):
     module = importlib.import_module(f"graders.questions.{name}.mistakes")
-    defined = [value for value in vars(module).values() if isinstance(value, Mistake)]
-    assert all(mistake in list(module.CATALOGUE) for mistake in defined)
+    for constant, mistake_id in module.CATALOGUE.constants.items():
+        assert getattr(module, constant) is module.CATALOGUE.entries[mistake_id]
+    with pytest.raises(AttributeError, match=f"{name} mistake catalogue has no 'NOT_A_MISTAKE'"):
+        getattr(module, "NOT_A_MISTAKE")
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("- a list\n", "a mapping of CONSTANT"),
+        ("SATURATION: {id: q2.saturation}\n", "must map id, title"),
+        ("SATURATION: {id: q2.saturation, title: t, advice: a}\n", "must map id, title"),
+        ("saturation: {id: q2.saturation, title: t}\n", "constant must be a new UPPER_CASE name"),
+        ("A: {id: q2.a, title: t}\nB: {id: q2.a, title: t}\n", "declared twice"),
+        ("A: {id: q3.a, title: t}\n", "is not '<q2>.<name>'"),
+    ],
+    ids=["not-a-mapping", "no-title", "unknown-key", "lower-case-constant", "id-twice", "foreign-id"],
+)
+def test_a_malformed_catalogue_file_is_refused_naming_the_problem(tmp_path, text, problem):
+    path = tmp_path / "mistakes.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        Catalogue.load(path, "q2")
 
 
 def test_generic_ids_name_the_call_or_the_return_value():
@@ -86,52 +132,29 @@ def _lc_shared_rows():
     return q4.diagnose_rows(rows, q4.Formulas().layer_table(), "params")
 
 
-# (diagnosis, its sentence as the checks wrote it before the catalogue, its ids, its params)
-KNOWN_DIAGNOSES = {
-    "q2-divisor-16": (
-        lambda: q2.diagnose_kernel(np.ones((3, 3)) / 9, "blur", 16),
-        "divisor ignored: blur must use the divisor argument (ones((3, 3)) / 16)", ["q2.divisor-ignored"], [{"divisor": 16}],
-    ),
-    "q2-saturation": (
-        _saturated_sobel,
-        "uint8 saturation: negatives clipped to 0 and values above 255 clipped, rounded to integers "
-        "(e.g. cv2.filter2D(img_uint8, -1, k), whose ddepth=-1 keeps the input dtype); ask for a float result",
-        ["q2.saturation"], [{}],
-    ),
-    "q2-flipped-and-wrapped": (
-        _flipped_and_wrapped,
-        "kernel flipped: convolution (cv2/scipy convolve or a flipped kernel) instead of cross-correlation; and "
-        "uint8 wrap-around: the result was cast with .astype(np.uint8), so negatives wrap to 256 - x; keep it float",
-        ["q2.kernel-flipped", "q2.wrap-around"], [{}, {}],
-    ),
-    "q1-minmax-swapped": (
-        lambda: q1.diagnose_pool2d(conv.pool2d(GOLDEN, 2, None, "min"), GOLDEN, 2, None, "max"),
-        "min and max swapped: mode='max' returned the min of each window", ["q1.minmax-swapped"], [{"mode": "max", "other": "min"}],
-    ),
-    "q1-field-no-plus-one": (
-        lambda: q1.diagnose_receptive_field(6, 3, 3),
-        "off by one: n*(k-1) is missing the +1 of the centre pixel, n*(k-1)+1", ["q1.field-no-plus-one"], [{}],
-    ),
-    "q3-filters-not-doubling": (
-        lambda: q3.architecture_mistake({"conv_layers": 2, "filters": 16}, [_conv(16)] * 4),
-        "filters not doubling: every conv has 16 filters; block i needs filters * 2**(i+1)", ["q3.filters-not-doubling"], [{"width": 16}],
-    ),
-    "q4-lc-shared-row": (
-        _lc_shared_rows,
-        "row 5 (LocallyConnected2D): locally-connected counted with shared weights (that is Conv2D's count): "
-        "LocallyConnected2D has its own kernel at every output position",
-        ["q4.lc-shared"], [{}],
-    ),
+# The diagnoses whose sentences students read before the catalogue; what they say is data (KNOWN).
+DIAGNOSE = {
+    "q2-divisor-16": lambda: q2.diagnose_kernel(np.ones((3, 3)) / 9, "blur", 16),
+    "q2-saturation": _saturated_sobel,
+    "q2-flipped-and-wrapped": _flipped_and_wrapped,
+    "q1-minmax-swapped": lambda: q1.diagnose_pool2d(conv.pool2d(GOLDEN, 2, None, "min"), GOLDEN, 2, None, "max"),
+    "q1-field-no-plus-one": lambda: q1.diagnose_receptive_field(6, 3, 3),
+    "q3-filters-not-doubling": lambda: q3.architecture_mistake({"conv_layers": 2, "filters": 16}, [_conv(16)] * 4),
+    "q4-lc-shared-row": _lc_shared_rows,
 }
+KNOWN = yaml.safe_load((Path(__file__).parent / "data" / "known_diagnoses.yaml").read_text(encoding="utf-8"))
 
 
-@pytest.mark.parametrize("case", list(KNOWN_DIAGNOSES))
+def test_every_known_diagnosis_is_made():
+    assert set(DIAGNOSE) == set(KNOWN)
+
+
+@pytest.mark.parametrize("case", list(DIAGNOSE))
 def test_a_finding_renders_the_sentence_students_read_before(case):
-    diagnose, sentence, ids, params = KNOWN_DIAGNOSES[case]
-    diagnosis = diagnose()
-    assert diagnosis.text() == sentence
-    assert [finding.mistake.id for finding in diagnosis.findings()] == ids
-    assert [finding.params for finding in diagnosis.findings()] == params
+    diagnosis = DIAGNOSE[case]()
+    assert diagnosis.text() == KNOWN[case]["sentence"]
+    assert [finding.mistake.id for finding in diagnosis.findings()] == KNOWN[case]["ids"]
+    assert [finding.params for finding in diagnosis.findings()] == KNOWN[case]["params"]
 
 
 def test_the_numbers_are_params_not_part_of_the_title():
@@ -238,3 +261,15 @@ def test_student_page_escapes_params():
     tests = _results(("q2.kernel[<b>]", q2.KERNEL_TRANSPOSED(name="<b>", kernel=[[1]]), "x"))["tests"]
     html = question_section("q2", tests, SimpleNamespace(scores={"q2": 0.0}, max_scores={"q2": 1.0}))
     assert "<b>" not in html.replace("<b>kernel(name) transposed</b>", "") and "name &lt;b&gt;" in html
+
+
+def test_a_changed_catalogue_changes_the_grade_fingerprint(tmp_path):
+    """hw9-grade regrades when the sentences students read change, as when a check's code does."""
+    from graders.batch.fingerprint import grader_fingerprint
+
+    catalogue = tmp_path / "graders" / "questions" / "q2" / "mistakes.yaml"
+    catalogue.parent.mkdir(parents=True)
+    catalogue.write_text("SATURATION: {id: q2.saturation, title: uint8 saturation}\n")
+    before = grader_fingerprint({}, root=tmp_path)
+    catalogue.write_text("SATURATION: {id: q2.saturation, title: uint8 saturation (clipped)}\n")
+    assert grader_fingerprint({}, root=tmp_path) != before

@@ -42,7 +42,8 @@ def content_hash(source):
 def _grader_files(root):
     # Of the batch code, only the Q2 gallery runs inside grading; the rest just files results.
     batch = root / "graders" / "batch"
-    yield from sorted(path for path in (root / "graders").rglob("*.py") if path.parent != batch or path.stem.startswith("gallery"))
+    code_and_data = [*(root / "graders").rglob("*.py"), *(root / "graders").rglob("*.yaml")]  # the mistake catalogues
+    yield from sorted(path for path in code_and_data if path.parent != batch or path.stem.startswith("gallery"))
     yield root / layout.DEFAULT_RUBRIC.relative_to(layout.PROJECT_ROOT)
 
 

@@ -84,10 +84,11 @@ def python_version():
 
 
 def package_files(package_dir=layout.PACKAGE_DIR):
-    """{"graders/judge/plugin.py": bytes, ...}: every Python file of the package (no caches, no hidden folders)."""
+    """{"graders/judge/plugin.py": bytes, ...}: every Python and data file of the package (no caches, no hidden
+    folders); the data files are its YAML files, as pyproject.toml's package-data says."""
     package_dir = Path(package_dir)
     files = {}
-    for path in sorted(package_dir.rglob("*.py")):
+    for path in sorted([*package_dir.rglob("*.py"), *package_dir.rglob("*.yaml")]):
         relative = path.relative_to(package_dir)
         if any(part == "__pycache__" or part.startswith(".") for part in relative.parts) or not stat.S_ISREG(path.lstat().st_mode):
             continue

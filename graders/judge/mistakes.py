@@ -1,16 +1,20 @@
 """Named mistakes as data: a catalogue of `Mistake`s with stable ids, and the `Finding`s checks report.
 
-A question's `mistakes.py` declares its entries in a `Catalogue` (ids prefixed by the
-question's name, e.g. `q2.saturation`); its diagnoses return a `Finding` (the mistake and
+A question's entries are data, in its `mistakes.yaml` (ids prefixed by the question's name,
+e.g. `q2.saturation`), loaded by its `mistakes.py` into a `Catalogue` whose entries are
+read as attributes (`CATALOGUE.SATURATION`); its diagnoses return a `Finding` (the mistake and
 the numbers of this case as `params`), several of them told together (`Joined`), one
 about a part of the answer (`Located`), or None. The sentence a student reads is
 rendered here and nowhere else; results.json carries `data()`, which the class report
 groups by id. The generic entries below name the failures every check can meet.
 """
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+import yaml
 
 
 @dataclass(frozen=True)
@@ -28,20 +32,53 @@ class Mistake:
         return self.hint.format(**params) if self.hint else self.title
 
 
+_CONSTANT = re.compile(r"[A-Z][A-Z0-9_]*")
+_ENTRY_KEYS = {"id", "title", "hint"}
+
+
 class Catalogue:
-    """The mistakes of one question (or the generic ones), ids unique and under one prefix."""
+    """The mistakes of one question (or the generic ones), ids unique and under one prefix.
+
+    Each entry is also an attribute named by its constant (`CATALOGUE.SATURATION`), as its
+    data file declares it.
+    """
 
     def __init__(self, prefixes):
         self.prefixes = (prefixes,) if isinstance(prefixes, str) else tuple(prefixes)
         self.entries = {}
+        self.constants = {}
 
-    def add(self, id, title, hint=""):
+    @classmethod
+    def load(cls, path, prefixes):
+        """The catalogue declared in the YAML file `path`: `CONSTANT: {id, title, hint}` per entry, in order."""
+        path = Path(path)
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError(f"{path.name}: a mistake catalogue is a mapping of CONSTANT: {{id, title, hint}}, got {type(data).__name__}")
+        catalogue = cls(prefixes)
+        for constant, entry in data.items():
+            if not isinstance(entry, dict) or not {"id", "title"} <= set(entry) <= _ENTRY_KEYS:
+                raise ValueError(f"{path.name}: {constant} must map id, title and optionally hint, got {entry!r}")
+            catalogue.add(entry["id"], entry["title"], entry.get("hint", ""), constant=constant)
+        return catalogue
+
+    def add(self, id, title, hint="", constant=None):
         if id.split(".", 1)[0] not in self.prefixes or id.count(".") != 1 or not id.split(".", 1)[1]:
             raise ValueError(f"mistake id {id!r} is not '<{'|'.join(self.prefixes)}>.<name>'")
         if id in self.entries:
             raise ValueError(f"mistake id {id!r} declared twice")
+        if constant is not None:
+            if not isinstance(constant, str) or not _CONSTANT.fullmatch(constant) or constant in self.constants:
+                raise ValueError(f"mistake constant must be a new UPPER_CASE name, got constant={constant!r} for {id!r}")
+            self.constants[constant] = id
         self.entries[id] = Mistake(id, title, hint)
         return self.entries[id]
+
+    def __getattr__(self, name):
+        constants = self.__dict__.get("constants", {})
+        if name not in constants:
+            raise AttributeError(f"the {'/'.join(self.__dict__.get('prefixes', ()))} mistake catalogue has no {name!r}")
+        return self.entries[constants[name]]
 
     def __iter__(self):
         return iter(self.entries.values())
@@ -149,33 +186,9 @@ def _json(value):
 
 # ---- failures any check can meet -----------------------------------------------------------
 
-GENERIC = Catalogue(("call", "return"))
-MISSING = GENERIC.add("call.missing", "required file or name missing", "the required file or name is missing")
-IMPORT_ERROR = GENERIC.add("call.import-error", "module fails at import", "the module fails at import")
-TIMEOUT = GENERIC.add("call.timeout", "call timed out", "an infinite loop or far too slow code")
-CRASH = GENERIC.add("call.crash", "worker process crashed", "the process crashed (os._exit, a signal, or memory)")
-MEMORY = GENERIC.add("call.memory", "memory limit exceeded", "the call used more memory than allowed")
-MALFORMED = GENERIC.add(
-    "call.malformed", "malformed answer from the worker",
-    "the answer is not what a call returns (the worker's output was tampered with)",
-)
-FORGED = GENERIC.add(
-    "call.forged-answer", "forged or damaged raw answer",
-    "the worker's answer was forged or damaged: the submission wrote into the grader's pipe or patched the grader",
-)
-ACCEPTS_INVALID = GENERIC.add(
-    "call.accepts-invalid", "invalid arguments not rejected",
-    "invalid arguments are not rejected: raise ValueError",
-)
-WRONG_EXCEPTION = GENERIC.add(
-    "call.wrong-exception", "raised another exception than ValueError",
-    "raised another exception type: the contract asks for ValueError",
-)
-UNNAMED_ARGUMENT = GENERIC.add(
-    "call.unnamed-argument", "ValueError message does not name the argument",
-    "the ValueError's message does not name the invalid argument",
-)
-NOT_AN_ARRAY = GENERIC.add("return.not-an-array", "not a NumPy array", "returned something other than a NumPy array")
-WRONG_SHAPE = GENERIC.add("return.wrong-shape", "wrong output shape")
-NON_NUMERIC = GENERIC.add("return.non-numeric", "non-numeric array", "returned a non-numeric array")
-WRONG_TYPE = GENERIC.add("return.wrong-type", "wrong return type", "returned a {got_type}, not a {expected_type}")
+GENERIC = Catalogue.load(Path(__file__).with_name("mistakes.yaml"), ("call", "return"))
+
+
+def __getattr__(name):
+    """The generic entries as this module's names too (`mistakes.TIMEOUT`)."""
+    return getattr(GENERIC, name)

@@ -9,90 +9,19 @@ the diagnoses return the catalogue's Findings (a filtering and an output mistake
 together are joined), or None.
 """
 import itertools
+from pathlib import Path
 
 import numpy as np
 
 from graders.judge.mistakes import Catalogue, together
 from graders.oracles import conv
 
-CATALOGUE = Catalogue("q2")
-add = CATALOGUE.add
-# kernel(name)
-BLUR_NOT_DIVIDED = add("q2.blur-not-divided", "blur not divided by divisor",
-                       "blur not divided by divisor: the box blur is ones((3, 3)) / divisor")
-BLUR_INTEGER_DIVISION = add("q2.blur-integer-division", "blur kernel by integer division",
-                            "integer division: ones((3, 3)) // divisor is all zeros; use / for a float kernel")
-DIVISOR_IGNORED = add("q2.divisor-ignored", "blur divisor argument ignored",
-                      "divisor ignored: blur must use the divisor argument (ones((3, 3)) / {divisor})")
-BLUR_MULTIPLIED = add("q2.blur-multiplied", "blur multiplied by divisor",
-                      "multiplied by divisor instead of dividing: ones((3, 3)) / divisor")
-SOBEL_SWAPPED = add("q2.sobel-swapped", "sobel_x and sobel_y swapped",
-                    "sobel_x/sobel_y swapped (or transposed): {name} is {kernel}")
-SOBEL_SWAPPED_SIGN = add("q2.sobel-swapped-sign-flipped", "sobel_x and sobel_y swapped and sign-flipped",
-                         "sobel_x/sobel_y swapped and sign-flipped: {name} is {kernel}")
-SOBEL_SIGN = add("q2.sobel-sign-flipped", "Sobel kernel sign-flipped",
-                 "sign-flipped (rows or columns reversed, i.e. flipped for convolution): {name} is {kernel}")
-LAPLACIAN_SIGN = add("q2.laplacian-sign-flipped", "Laplacian sign-flipped",
-                     "sign-flipped Laplacian: the contract's is {kernel} (centre -4)")
-LAPLACIAN_8 = add("q2.laplacian-8-neighbour", "8-neighbour Laplacian",
-                  "8-neighbour Laplacian: the contract's is the 4-neighbour [[0,1,0],[1,-4,1],[0,1,0]]")
-KERNEL_TRANSPOSED = add("q2.kernel-transposed", "kernel(name) transposed", "transposed: {name} is {kernel}")
-KERNEL_SHAPE = add("q2.kernel-shape", "kernel not a (3, 3) array",
-                   "kernel of shape {shape}: return the 2-D (3, 3) array; reshape it for Conv2D inside filter_keras")
-INTEGER_KERNEL = add("q2.integer-kernel", "integer kernel", "integer kernel: the contract asks for a float array (dtype=float)")
-UNKNOWN_NAME_ACCEPTED = add("q2.unknown-name-accepted", "unknown kernel name accepted",
-                            "unknown names fall through to a default kernel (an else branch or dict.get); raise ValueError")
-UNKNOWN_NAME_EXCEPTION = add("q2.unknown-name-wrong-exception", "unknown kernel name raises another exception",
-                             "wrong exception type: raise ValueError")
-# how the filtering goes wrong
-FLIPPED = add("q2.kernel-flipped", "kernel flipped (convolution)",
-              "kernel flipped: convolution (cv2/scipy convolve or a flipped kernel) instead of cross-correlation")
-FILTER_TRANSPOSED = add("q2.filter-kernel-transposed", "kernel transposed in filtering",
-                        "kernel transposed: rows and columns of the kernel exchanged")
-BORDER_REFLECT_101 = add("q2.border-reflect-101", "reflected border (cv2 default)",
-                         "reflected border instead of zero padding (cv2's default BORDER_REFLECT_101; pass borderType=cv2.BORDER_CONSTANT)")
-BORDER_REPLICATE = add("q2.border-replicate", "replicated border", "replicated border (BORDER_REPLICATE) instead of zero padding")
-BORDER_REFLECT = add("q2.border-reflect", "reflected border (BORDER_REFLECT)", "reflected border (BORDER_REFLECT) instead of zero padding")
-CHANNELS_MIXED = add("q2.channels-mixed", "channels mixed by one Conv2D",
-                     "channels mixed: one Conv2D over all channels sums them; filter each channel independently")
-GRAY = add("q2.gray-conversion", "converted to gray before filtering",
-           "converted to gray (cv2.cvtColor) before filtering: filter every channel independently")
-BORDER_WRONG = add("q2.border-wrong", "border wrong, interior right",
-                   "border handling: interior right, border wrong; pad with zeros (cv2: borderType=cv2.BORDER_CONSTANT)")
-# what is done to the result
-ROUNDED = add("q2.rounded", "result rounded to integers", "rounded to integers: the result must stay float")
-TRUNCATED = add("q2.truncated", "result truncated to integers",
-                "truncated to integers (cast to an integer dtype): the result must stay float")
-SATURATION = add("q2.saturation", "uint8 saturation",
-                 "uint8 saturation: negatives clipped to 0 and values above 255 clipped, rounded to integers "
-                 "(e.g. cv2.filter2D(img_uint8, -1, k), whose ddepth=-1 keeps the input dtype); ask for a float result")
-CLIPPED = add("q2.clipped", "result clipped to [0, 255]",
-              "saturated: the result was clipped to [0, 255]; negative edge responses must be kept")
-CLIPPED_AND_CAST = add("q2.clipped-and-cast", "result clipped to [0, 255] and cast to uint8",
-                       "saturated: the result was clipped to [0, 255] and cast to uint8; negative edge responses must be kept as float")
-WRAP_AROUND = add("q2.wrap-around", "uint8 wrap-around",
-                  "uint8 wrap-around: the result was cast with .astype(np.uint8), so negatives wrap to 256 - x; keep it float")
-SCALED = add("q2.scaled-to-unit", "image scaled to [0, 1]",
-             "image scaled to [0, 1] (divided by 255) before filtering: filter the pixel values as given")
-# the output's shape and dtype
-BATCH_AXIS = add("q2.batch-axis-left", "batch axis left in the output",
-                 "batch axis left in the output: index [0] of the model's prediction")
-VALID_PADDING = add("q2.valid-padding", "valid convolution (no padding)",
-                    "valid convolution (no padding: padding=\"valid\"), so the output is smaller; use zero padding (padding=\"same\")")
-EDGE_DROPPED = add("q2.edge-dropped", "last row or column dropped", "{dropped} dropped: the output must have the input's (H, W)")
-HW_SWAPPED = add("q2.hw-swapped", "H and W swapped", "H and W swapped in the output")
-CHANNELS_LOST = add("q2.channels-lost", "colour channels combined into one",
-                    "channel axis lost: the colour image was converted to gray or its channels combined into one")
-CHANNEL_AXIS_DROPPED = add("q2.channel-axis-dropped", "size-1 channel axis dropped",
-                           "size-1 channel axis dropped: the output must keep the input's shape (H, W, 1)")
-CHANNEL_AXIS_ADDED = add("q2.channel-axis-added", "channel axis added to a 2-D image",
-                         "channel axis added: a 2-D (H, W) image must give a 2-D result")
-UINT8_OUTPUT = add("q2.uint8-output", "returned uint8",
-                   "returned uint8: the result was cast back to an 8-bit image (cv2.filter2D(img, -1, k) with "
-                   "ddepth=-1, or .astype(np.uint8)), which saturates or wraps negative and large responses; return float")
-INPUT_DTYPE_KEPT = add("q2.input-dtype-kept", "returned the input's dtype",
-                       "returned the input's dtype {dtype}: cv2.filter2D(img, -1, k) keeps it (ddepth=-1); ask for float (e.g. cv2.CV_64F)")
-NOT_FLOAT = add("q2.not-float", "returned a non-float dtype", "returned {dtype}: the result must be float32 or float64")
+CATALOGUE = Catalogue.load(Path(__file__).with_name("mistakes.yaml"), "q2")
+
+
+def __getattr__(name):
+    """The catalogue's entries as this module's names too (`mistakes.SATURATION`)."""
+    return getattr(CATALOGUE, name)
 
 # The contract's kernels, written out again here so the judge never trusts a submission's.
 FIXED_KERNELS = {
@@ -123,23 +52,23 @@ def kernel_mistakes(name, divisor=9):
     other_sobel = {"sobel_x": "sobel_y", "sobel_y": "sobel_x"}.get(name)
     if name == "blur":
         candidates = [
-            (np.ones((3, 3)), BLUR_NOT_DIVIDED()),
-            (np.zeros((3, 3)), BLUR_INTEGER_DIVISION()),
-            (np.ones((3, 3)) / 9, DIVISOR_IGNORED(divisor=divisor)),
-            (np.ones((3, 3)) * divisor, BLUR_MULTIPLIED()),
+            (np.ones((3, 3)), CATALOGUE.BLUR_NOT_DIVIDED()),
+            (np.zeros((3, 3)), CATALOGUE.BLUR_INTEGER_DIVISION()),
+            (np.ones((3, 3)) / 9, CATALOGUE.DIVISOR_IGNORED(divisor=divisor)),
+            (np.ones((3, 3)) * divisor, CATALOGUE.BLUR_MULTIPLIED()),
         ]
     elif other_sobel:
         candidates = [
-            (FIXED_KERNELS[other_sobel], SOBEL_SWAPPED(name=name, kernel=right.tolist())),
-            (-FIXED_KERNELS[other_sobel], SOBEL_SWAPPED_SIGN(name=name, kernel=right.tolist())),
-            (-right, SOBEL_SIGN(name=name, kernel=right.tolist())),
+            (FIXED_KERNELS[other_sobel], CATALOGUE.SOBEL_SWAPPED(name=name, kernel=right.tolist())),
+            (-FIXED_KERNELS[other_sobel], CATALOGUE.SOBEL_SWAPPED_SIGN(name=name, kernel=right.tolist())),
+            (-right, CATALOGUE.SOBEL_SIGN(name=name, kernel=right.tolist())),
         ]
     else:
         candidates = [
-            (-right, LAPLACIAN_SIGN(kernel=right.tolist())),
-            (np.array([[1, 1, 1], [1, -8, 1], [1, 1, 1]], dtype=float), LAPLACIAN_8()),
+            (-right, CATALOGUE.LAPLACIAN_SIGN(kernel=right.tolist())),
+            (np.array([[1, 1, 1], [1, -8, 1], [1, 1, 1]], dtype=float), CATALOGUE.LAPLACIAN_8()),
         ]
-    candidates.append((right.T, KERNEL_TRANSPOSED(name=name, kernel=right.tolist())))
+    candidates.append((right.T, CATALOGUE.KERNEL_TRANSPOSED(name=name, kernel=right.tolist())))
     # A mangling that leaves this kernel unchanged (blur transposed) names nothing.
     return [(wrong, finding) for wrong, finding in candidates if not _same(wrong, right)]
 
@@ -148,7 +77,7 @@ def diagnose_kernel(got, name, divisor=9):
     """Name the kernel mistake `got` shows, or None."""
     got = np.asarray(got)
     if got.shape != (3, 3) and got.size == 9:
-        return KERNEL_SHAPE(shape=got.shape)
+        return CATALOGUE.KERNEL_SHAPE(shape=got.shape)
     for wrong, finding in kernel_mistakes(name, divisor):
         if _same(got, wrong):
             return finding
@@ -192,12 +121,12 @@ def gray_filtered(image, kernel):
 
 
 FILTER_MISTAKES = [
-    (flipped_kernel, FLIPPED),
-    (transposed_kernel, FILTER_TRANSPOSED),
-    (lambda image, kernel: padded_border(image, kernel, "reflect"), BORDER_REFLECT_101),
-    (lambda image, kernel: padded_border(image, kernel, "edge"), BORDER_REPLICATE),
-    (lambda image, kernel: padded_border(image, kernel, "symmetric"), BORDER_REFLECT),
-    (channels_summed, CHANNELS_MIXED),
+    (flipped_kernel, CATALOGUE.FLIPPED),
+    (transposed_kernel, CATALOGUE.FILTER_TRANSPOSED),
+    (lambda image, kernel: padded_border(image, kernel, "reflect"), CATALOGUE.BORDER_REFLECT_101),
+    (lambda image, kernel: padded_border(image, kernel, "edge"), CATALOGUE.BORDER_REPLICATE),
+    (lambda image, kernel: padded_border(image, kernel, "symmetric"), CATALOGUE.BORDER_REFLECT),
+    (channels_summed, CATALOGUE.CHANNELS_MIXED),
 ]
 
 
@@ -240,13 +169,13 @@ def scaled_to_unit(values, dtype):
 
 
 OUTPUT_MISTAKES = [
-    (rounded, ROUNDED),
-    (truncated, TRUNCATED),
-    (saturated, SATURATION),
-    (clipped_to_pixel_range, CLIPPED),
-    (clipped_and_cast, CLIPPED_AND_CAST),
-    (wrapped, WRAP_AROUND),
-    (scaled_to_unit, SCALED),
+    (rounded, CATALOGUE.ROUNDED),
+    (truncated, CATALOGUE.TRUNCATED),
+    (saturated, CATALOGUE.SATURATION),
+    (clipped_to_pixel_range, CATALOGUE.CLIPPED),
+    (clipped_and_cast, CATALOGUE.CLIPPED_AND_CAST),
+    (wrapped, CATALOGUE.WRAP_AROUND),
+    (scaled_to_unit, CATALOGUE.SCALED),
 ]
 # These jump at integer boundaries, where a float32 sum may fall on the other side than the
 # float64 oracle: they are also applied to the oracle's value moved by the tolerance.
@@ -266,20 +195,20 @@ def _shape_mistake(got_shape, image_shape, kernel_shape):
     kh, kw = kernel_shape
     channels = image_shape[2:]
     if len(got_shape) > len(image_shape) and got_shape[:1] == (1,) and got_shape[1:3] == (h, w):
-        return BATCH_AXIS()
+        return CATALOGUE.BATCH_AXIS()
     if got_shape[:2] == (h - kh + 1, w - kw + 1) and (kh, kw) != (1, 1):
-        return VALID_PADDING()
+        return CATALOGUE.VALID_PADDING()
     dropped = {(h - 1, w): "last row", (h, w - 1): "last column", (h - 1, w - 1): "last row and column"}
     if got_shape[:2] in dropped and got_shape[2:] == channels:
-        return EDGE_DROPPED(dropped=dropped[got_shape[:2]])
+        return CATALOGUE.EDGE_DROPPED(dropped=dropped[got_shape[:2]])
     if got_shape[:2] == (w, h) and h != w:
-        return HW_SWAPPED()
+        return CATALOGUE.HW_SWAPPED()
     if _channels_lost(got_shape, image_shape):
-        return CHANNELS_LOST()
+        return CATALOGUE.CHANNELS_LOST()
     if channels == (1,) and got_shape == (h, w):
-        return CHANNEL_AXIS_DROPPED()
+        return CATALOGUE.CHANNEL_AXIS_DROPPED()
     if not channels and got_shape == (h, w, 1):
-        return CHANNEL_AXIS_ADDED()
+        return CATALOGUE.CHANNEL_AXIS_ADDED()
     return None
 
 
@@ -307,10 +236,10 @@ def _gray_mistake(got, image, kernel, rtol, atol):
     for gray in gray_filtered(image, kernel):
         for post in [None, *(post for post, _ in OUTPUT_MISTAKES)]:
             if _matches(flat, _wrong_answers(post, gray, image.dtype, atol), rtol, atol):
-                return GRAY()
+                return CATALOGUE.GRAY()
     summed = channels_summed(image, kernel)
     if summed is not None and _matches(flat, [summed[:, :, 0]], rtol, atol):
-        return CHANNELS_MIXED()
+        return CATALOGUE.CHANNELS_MIXED()
     return None
 
 
@@ -331,7 +260,7 @@ def _border_mistake(got, correct, kernel, rtol, atol):
     if got.shape != correct.shape or got[interior].size == 0 or (ph, pw) == (0, 0):
         return None
     if _matches(got[interior], [correct[interior]], rtol, atol):
-        return BORDER_WRONG()
+        return CATALOGUE.BORDER_WRONG()
     return None
 
 
@@ -360,7 +289,7 @@ def filter_diagnosis(image, kernel, rtol, atol):
 def dtype_mistake(got_dtype, image_dtype):
     """Why a non-float output dtype is wrong, naming the cast that produced it."""
     if got_dtype == np.uint8:
-        return UINT8_OUTPUT()
+        return CATALOGUE.UINT8_OUTPUT()
     if got_dtype == image_dtype:
-        return INPUT_DTYPE_KEPT(dtype=str(got_dtype))
-    return NOT_FLOAT(dtype=str(got_dtype))
+        return CATALOGUE.INPUT_DTYPE_KEPT(dtype=str(got_dtype))
+    return CATALOGUE.NOT_FLOAT(dtype=str(got_dtype))

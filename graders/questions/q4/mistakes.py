@@ -7,6 +7,7 @@ the Findings of the ones that reproduce what the submission returned, joined as 
 """
 import dataclasses
 import math
+from pathlib import Path
 
 from graders.judge.mistakes import Catalogue, Located, either, together
 
@@ -82,42 +83,27 @@ def _row(layer, output_shape, params):
     return {"layer": layer, "output_shape": tuple(output_shape), "out_size": math.prod(output_shape), "params": params}
 
 
-CATALOGUE = Catalogue("q4")
-add = CATALOGUE.add
+CATALOGUE = Catalogue.load(Path(__file__).with_name("mistakes.yaml"), "q4")
+
+
+def __getattr__(name):
+    """The catalogue's entries as this module's names too (`mistakes.SATURATION`)."""
+    return getattr(CATALOGUE, name)
 MISTAKES = (
-    (Formulas(ceil=True), add("q4.ceil", "output size rounded up (ceil)",
-                              "output size rounded up (ceil) instead of down (floor): floor((n - k + 2p) / s) + 1")),
-    (Formulas(plus_one=False), add("q4.missing-plus-one", "output size without the +1",
-                                   "output size without the +1: floor((n - k + 2p) / s) + 1")),
-    (Formulas(padding_sides=1), add("q4.padding-once", "padding counted on one side",
-                                    "padding counted once instead of on both sides: n - k + 2p")),
-    (Formulas(ignore_strides=True), add("q4.stride-ignored", "stride ignored",
-                                        "stride ignored: the window moves by strides, floor((n - k + 2p) / s) + 1")),
-    (Formulas(pool_stride_one=True), add("q4.pool-default-stride-one", "default pooling stride taken as 1",
-                                         "wrong pooling stride: strides defaults to pool_size, not 1")),
-    (Formulas(pool_strides_ignored=True), add("q4.pool-strides-ignored", "pooling strides argument ignored",
-                                              "wrong pooling stride: the strides argument ignored, windows moved by pool_size")),
-    (Formulas(conv_bias=False), add("q4.conv-no-bias", "Conv2D parameters without bias",
-                                    "Conv2D parameter count without bias: one bias per filter, (k*k*c + 1) * f")),
-    (Formulas(conv_channels=False), add("q4.conv-no-channels", "Conv2D parameters without input channels",
-                                        "Conv2D input channels forgotten: each filter spans all c input channels, (k*k*c + 1) * f")),
-    (Formulas(lc_shared=True), add("q4.lc-shared", "locally-connected counted with shared weights",
-                                   "locally-connected counted with shared weights (that is Conv2D's count): "
-                                   "LocallyConnected2D has its own kernel at every output position")),
-    (Formulas(lc_bias="per filter"), add("q4.lc-bias-per-filter", "locally-connected bias once per filter",
-                                         "locally-connected bias counted once per filter instead of once per output position and filter (oh*ow*f biases)")),
-    (Formulas(lc_bias="none"), add("q4.lc-no-bias", "locally-connected parameters without bias",
-                                   "locally-connected parameter count without bias: oh*ow*f biases")),
-    (Formulas(lc_channels=False), add("q4.lc-no-channels", "locally-connected parameters without input channels",
-                                      "locally-connected input channels forgotten: each kernel spans k*k*c inputs")),
-    (Formulas(dense_bias=False), add("q4.dense-no-bias", "Dense parameters without bias",
-                                     "Dense parameters as in_units*units without bias: (in_units + 1) * units")),
+    (Formulas(ceil=True), CATALOGUE.CEIL),
+    (Formulas(plus_one=False), CATALOGUE.MISSING_PLUS_ONE),
+    (Formulas(padding_sides=1), CATALOGUE.PADDING_ONCE),
+    (Formulas(ignore_strides=True), CATALOGUE.STRIDE_IGNORED),
+    (Formulas(pool_stride_one=True), CATALOGUE.POOL_DEFAULT_STRIDE_ONE),
+    (Formulas(pool_strides_ignored=True), CATALOGUE.POOL_STRIDES_IGNORED),
+    (Formulas(conv_bias=False), CATALOGUE.CONV_NO_BIAS),
+    (Formulas(conv_channels=False), CATALOGUE.CONV_NO_CHANNELS),
+    (Formulas(lc_shared=True), CATALOGUE.LC_SHARED),
+    (Formulas(lc_bias="per filter"), CATALOGUE.LC_BIAS_PER_FILTER),
+    (Formulas(lc_bias="none"), CATALOGUE.LC_NO_BIAS),
+    (Formulas(lc_channels=False), CATALOGUE.LC_NO_CHANNELS),
+    (Formulas(dense_bias=False), CATALOGUE.DENSE_NO_BIAS),
 )
-LAYER_NAME = add("q4.layer-name", "layer name not the contract's", "layer names must be exactly one of {names}")
-TABLE_NOT_LIST = add("q4.table-not-list", "layer_table not a list of dicts", "layer_table must return a list of dicts")
-TABLE_ROW_COUNT = add("q4.table-row-count", "wrong number of table rows", "one row per layer, Input and Flatten included")
-ROW_KEY_MISSING = add("q4.row-key-missing", "table row missing a key", "each row needs the keys {keys}")
-PARAMS_NOT_INT = add("q4.params-not-int", "params column not ints", "every row's params must be an int")
 
 
 def _equal(right, got):
@@ -148,7 +134,7 @@ def diagnose_row(got_row, index, key):
     that would have changed them cannot explain this row.
     """
     if key == "layer":
-        return LAYER_NAME(names=", ".join(LAYER_NAMES))
+        return CATALOGUE.LAYER_NAME(names=", ".join(LAYER_NAMES))
     compared = TABLE_KEYS[:TABLE_KEYS.index(key) + 1]
     right = Formulas().layer_table()[index]
     matching = []
