@@ -87,7 +87,7 @@ def test_class_folder_versus_single_submission(tmp_path):
         ("zoe", "zoe", False), ("alice", "alice", False), ("bob", "bob.zip", True), ("alice-2", "alice.zip", True),
     ]
     assert "also used" in candidates[3].note
-    assert [(entry.path, entry.reason) for entry in skipped] == [(klass / "notes.txt", "not a folder or a .zip")]
+    assert [(entry.path, entry.reason) for entry in skipped] == [(klass / "notes.txt", "not a folder, a .zip or a notebook (.ipynb)")]
 
 
 def test_submission_without_question_files_names_what_it_found(tmp_path):

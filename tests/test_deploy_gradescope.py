@@ -195,7 +195,7 @@ def test_the_reference_as_files_scores_100(autograder):
 @pytest.mark.slow
 def test_the_reference_notebook_scores_100(autograder):
     root, _ = autograder
-    notebook = layout.PROJECT_ROOT / "fixtures" / "notebooks" / "reference-colab.ipynb"
+    notebook = layout.CORPUS_DIR / "notebook-reference-colab" / "reference-colab.ipynb"
     results, _ = run_submission(root, lambda folder: shutil.copy(notebook, folder / "hw9.ipynb"))
     assert results["score"] == 100
 

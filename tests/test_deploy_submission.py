@@ -8,7 +8,7 @@ from graders import layout
 from graders.deploy.submission import SubmissionError, locate
 
 REFERENCE = layout.REFERENCE_SUBMISSION
-NOTEBOOK = layout.PROJECT_ROOT / "fixtures" / "notebooks" / "reference-colab.ipynb"
+NOTEBOOK = layout.CORPUS_DIR / "notebook-reference-colab" / "reference-colab.ipynb"
 
 
 def reference_into(folder):

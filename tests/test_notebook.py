@@ -13,11 +13,11 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from graders.notebook import NotebookError, build_from_bytes, build_from_file, read_notebook
 from graders.notebook.magics import strip_magics
 from graders.questions import all_questions
+from graders.selftest import expectations
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = {question.module: (ROOT / "solutions" / f"{question.module}.py").read_text() for question in all_questions()}
 EXPORTS = {question.module: set(question.exports) for question in all_questions()}
-FIXTURES = ROOT / "fixtures" / "notebooks"
 COLAB_METADATA = {"colab": {"provenance": []}, "kernelspec": {"name": "python3", "display_name": "Python 3"}, "accelerator": "GPU"}
 BEST_HPS_LITERAL = "BEST_HPS = {'conv_layers': 2, 'filters': 16, 'dense_layers': 3, 'units': 192, 'lr': 0.001, 'optimizer': 'adam'}"
 Q1_PIECES = ("import numpy as np", "def conv_input_rank(kind):\n    return {'conv1d': 2, 'conv2d': 3, 'conv3d': 4}[kind]")
@@ -413,20 +413,22 @@ def test_deep_but_parseable_statement_is_handled():
     assert "BEST_HPS = 1+1" in result.modules["q3"]
 
 
-def _expected_lines(path):
-    """The machine-read lines of `<name>.expected.txt`: built, missing, absent."""
-    lines = path.with_name(path.name.replace(".ipynb", ".expected.txt")).read_text().splitlines()
-    return dict(line.split(": ", 1) for line in lines if line.startswith(("built: ", "missing: ", "absent: ")))
+NOTEBOOK_ENTRIES = [entry for entry in expectations.discover()[0] if entry.expected.notebook is not None]
 
 
-@pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.ipynb")), ids=lambda path: path.stem)
-def test_fixture_notebooks_build_as_their_expectations_say(path):
-    expected = _expected_lines(path)
+def test_the_corpus_holds_notebook_entries():
+    assert len(NOTEBOOK_ENTRIES) >= 8
+
+
+@pytest.mark.parametrize("entry", NOTEBOOK_ENTRIES, ids=lambda entry: entry.name)
+def test_corpus_notebooks_build_as_their_expectations_say(entry):
+    [path] = entry.path.glob("*.ipynb")
+    expected = entry.expected.notebook
     result = build_from_file(path)
-    assert " ".join(result.modules) == expected["built"]
+    assert tuple(result.modules) == expected.built
     missing = [f"{module}.{name}" for module, names in result.missing.items() if module in result.modules for name in names]
-    assert (" ".join(missing) or "none") == expected["missing"]
-    for text in expected["absent"].split(" | "):
+    assert tuple(missing) == expected.missing
+    for text in expected.absent:
         assert not any(text in source for source in result.modules.values()), text
 
 

@@ -10,7 +10,8 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from graders import layout
 
-NOTEBOOKS = layout.PROJECT_ROOT / "fixtures" / "notebooks"
+REFERENCE_NOTEBOOK = layout.CORPUS_DIR / "notebook-reference-colab" / "reference-colab.ipynb"
+HOSTILE_NOTEBOOK = layout.CORPUS_DIR / "hostile-notebook-os-system" / "hostile-os-system.ipynb"
 
 
 def grade(submission, tmp_path, *args):
@@ -23,7 +24,7 @@ def grade(submission, tmp_path, *args):
 
 
 def test_the_reference_as_a_colab_notebook_grades_as_the_folder_does_check_by_check(tmp_path):
-    from_notebook, _ = grade(NOTEBOOKS / "reference-colab.ipynb", tmp_path / "notebook")
+    from_notebook, _ = grade(REFERENCE_NOTEBOOK, tmp_path / "notebook")
     from_folder, _ = grade(layout.REFERENCE_SUBMISSION, tmp_path / "folder")
     scores = {test["name"]: (test["score"], test["max_score"]) for test in from_notebook["tests"]}
     assert scores == {test["name"]: (test["score"], test["max_score"]) for test in from_folder["tests"]}
@@ -51,9 +52,9 @@ def test_a_folder_holding_one_notebook_without_two_questions_misses_only_those(t
 
 
 def test_a_hostile_notebook_runs_nothing(tmp_path):
-    markers = ["/tmp/HOSTILE_NOTEBOOK_RAN", layout.PROJECT_ROOT / "HOSTILE_NOTEBOOK_RAN", tmp_path / "HOSTILE_NOTEBOOK_RAN"]
+    markers = ["/tmp/HOSTILE_WAS_HERE", layout.PROJECT_ROOT / "HOSTILE_WAS_HERE", tmp_path / "HOSTILE_WAS_HERE"]
     assert not any(os.path.lexists(marker) for marker in markers), "left over from an earlier run"
-    results, _ = grade(NOTEBOOKS / "hostile-os-system.ipynb", tmp_path, "--questions", "q1,q4")
+    results, _ = grade(HOSTILE_NOTEBOOK, tmp_path, "--questions", "q1,q4")
     assert results["score"] == pytest.approx(45)
     assert not any(os.path.lexists(marker) for marker in markers), "a statement of the notebook ran"
 

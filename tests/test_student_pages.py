@@ -95,11 +95,12 @@ def test_no_absolute_path_of_the_grading_machine_reaches_the_page(tmp_path):
     [
         (f'File "{WORKER}/q1.py", line 3', 'File "q1.py", line 3'),
         ("/tmp/hw9-worker-ab/work/out.npy", "work/out.npy"),
+        ('File "$TMPDIR/hw9-worker-x1/submission/q2.py", line 7', 'File "q2.py", line 7'),
         ("/home/prof/course/class/s1", "class/s1"),
         ("ones((3, 3)) / 9 and sobel_x/sobel_y", "ones((3, 3)) / 9 and sobel_x/sobel_y"),
         ("https://docs.example.org/a/b", "https://docs.example.org/a/b"),
     ],
-    ids=["worker-submission", "worker-work", "other-absolute", "formula-untouched", "url-untouched"],
+    ids=["worker-submission", "worker-work", "worker-in-moved-tmpdir", "other-absolute", "formula-untouched", "url-untouched"],
 )
 def test_relativise(text, shown):
     assert relativise(text) == shown

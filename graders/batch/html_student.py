@@ -28,8 +28,9 @@ FUNCTIONS = ("filter_cv2", "filter_keras")
 NAMES_SHOWN = 6
 WITHHELD = {"hidden": "hidden", "after_published": "shown once grades are published"}
 MISTAKE_PREFIX = "Likely mistake:"
-# A worker's private folder, cut so a traceback names `q1.py` (or `work/...`).
-_WORKER_FOLDER = re.compile(r"(?:/[^\s/'\"]+)*/hw9-worker-[^\s/'\"]*/(?:submission/)?")
+# A worker's private folder, cut so a traceback names `q1.py` (or `work/...`); hw9-grade names
+# its judges' temporary folder "$TMPDIR" once the scratch folder is gone (runner.moved_paths).
+_WORKER_FOLDER = re.compile(r"(?:\$TMPDIR|(?:/[^\s/'\"]+)*)/hw9-worker-[^\s/'\"]*/(?:submission/)?")
 # Any other absolute path of two parts or more (not a URL's "//host/...", nor "a/b" in a sentence).
 _ABSOLUTE_PATH = re.compile(r"(?<![\w.~:/-])/(?:[\w.@+%-]+/)+[\w.@+%-]*")
 
@@ -225,6 +226,26 @@ def _sandbox(record, results):
     return f"{record.sandbox}: {description}" if description else record.sandbox
 
 
+def notebook_section(results):
+    """What was graded from a notebook: the cell-by-cell account, then each built module's source."""
+    notebook = hw9_data(results).notebook
+    if notebook is None:
+        return ""
+    if notebook.error:
+        return f"<h2>Notebook</h2><p>The notebook could not be read: {esc(relativise(notebook.error))}</p>"
+    modules = "".join(
+        f"<details><summary>{esc(module)}.py as built from the notebook</summary><pre>{esc(source)}</pre></details>"
+        for module, source in notebook.modules
+    )
+    return (
+        f"<h2>Notebook</h2><p>Graded from the notebook <b>{esc(notebook.name)}</b>. It was not run: the question modules "
+        "were built from its code cells (imports, definitions and the assignments they use), and those were graded. "
+        "Every cell, and what was kept or dropped from it and why:</p>"
+        f"<details open><summary>cell by cell</summary><pre>{esc(chr(10).join(notebook.summary))}</pre></details>"
+        f"<p>The modules graded:</p>{modules or '<p>none: no cell defines a name of any question</p>'}"
+    )
+
+
 def _source_name(source):
     """The submission's own name (a folder or zip), never where the instructor keeps it."""
     return PurePosixPath(source.rstrip("/")).name or source
@@ -240,6 +261,7 @@ def student_page(record, results, gallery, folder):
     ]
     if record.scores:  # graded, or stopped with the points of its finished checks
         body += ["<h2>Scores</h2>", _question_table(record), feedback_sections(record, results, gallery)]
+    body.append(notebook_section(results))
     # The log holds every case's output: withheld ones too.
     if record.status != "graded" and not any(withheld(test) for test in results.get("tests", [])):
         body.append(_log_tail(folder))

@@ -3,7 +3,8 @@
 The judge (graders/plugin.py) writes `results.json` once every check has run and,
 after every check, `results.partial.json`, both with `extra_data.hw9` = {sandbox:
 {level, description} or null, running: the check under way or null, disturbed: null or
-why, internal_errors: [check names]}. Results from before those keys, or with odd
+why, internal_errors: [check names], notebook: null or {name, summary: [lines], modules:
+{q1: source}} or {error}}. Results from before those keys, or with odd
 values in them, read as: sandbox unknown, nothing running, not disturbed, no errors.
 """
 import json
@@ -28,6 +29,29 @@ class Hw9Data:
     disturbed: str = ""
     internal_errors: tuple = ()
     restarts: int = 0  # times a worker was restarted after a timeout, crash or malformed answer
+    notebook: "NotebookData | None" = None  # what was built from a notebook submission
+
+
+@dataclass(frozen=True)
+class NotebookData:
+    """`extra_data.hw9.notebook`: the notebook graded and what was built from it."""
+
+    name: str = ""
+    error: str = ""  # why it could not be read; then nothing was built
+    summary: tuple = ()  # the cell-by-cell account, lines a student reads
+    modules: tuple = ()  # (module, built source) pairs, in question order
+
+
+def _notebook(data):
+    if not isinstance(data, dict):
+        return None
+    summary, modules = data.get("summary"), data.get("modules")
+    return NotebookData(
+        name=_text(data.get("name")),
+        error=_text(data.get("error")),
+        summary=tuple(line for line in summary if isinstance(line, str)) if isinstance(summary, list) else (),
+        modules=tuple((str(name), source) for name, source in modules.items() if isinstance(source, str)) if isinstance(modules, dict) else (),
+    )
 
 
 def _text(value):
@@ -48,6 +72,7 @@ def hw9_data(results):
         disturbed=_text(hw9.get("disturbed")).strip(),
         internal_errors=tuple(str(name) for name in errors) if isinstance(errors, list) else (),
         restarts=_count(hw9.get("restarts")),
+        notebook=_notebook(hw9.get("notebook")),
     )
 
 

@@ -14,13 +14,15 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
+from graders import questions
 from graders.batch import judges, processes, results, store
 from graders.batch.fingerprint import content_hash
 from graders.batch.inputs import questions_present, submission_root, submission_size
 from graders.batch.store import Status
 from graders.batch.unzip import InvalidSubmission, extract_zip
 from graders.judge.harness import MAX_SUBMISSION_BYTES
-from graders.judge.safe_files import UnsafeFile
+from graders.judge.safe_files import UnsafeFile, read_regular_file
+from graders.judge.sources import notebook_in
 
 POLL_SECONDS = 0.1
 
@@ -49,7 +51,8 @@ class Job:
         """
         if self.submission is None:
             return float("inf")
-        return sum(question.cost for question in questions_present(self.submission) if not graded or question.name in graded)
+        present = questions.all_questions() if notebook_in(self.submission) else questions_present(self.submission)
+        return sum(question.cost for question in present if not graded or question.name in graded)
 
 
 def submission_fingerprint(source, grader_fingerprint):
@@ -77,10 +80,14 @@ def prepare(candidate, layout, fingerprint):
     try:
         if candidate.is_zip:
             folder = extract_zip(candidate.source, job.scratch / "submission")
+        elif candidate.is_notebook:  # graded as a folder holding it, like a zip holding one
+            folder = job.scratch / "submission"
+            folder.mkdir()
+            (folder / candidate.source.name).write_bytes(read_regular_file(candidate.source, MAX_SUBMISSION_BYTES))
         elif candidate.source.is_dir():
             folder = candidate.source
         else:
-            raise InvalidSubmission(f"{candidate.source.name} is neither a folder nor a .zip")
+            raise InvalidSubmission(f"{candidate.source.name} is neither a folder, a .zip nor a notebook (.ipynb)")
         job.submission = submission_root(folder)
         if submission_size(job.submission) > MAX_SUBMISSION_BYTES:
             raise InvalidSubmission(f"the submission is larger than {MAX_SUBMISSION_BYTES // 2**20} MiB")

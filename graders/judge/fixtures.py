@@ -17,6 +17,7 @@ def _new_submission(config, memory_gb=None, **worker):
         memory_gb=state.settings.worker_memory_gb if memory_gb is None else memory_gb,
         import_timeout=state.rubric.import_timeout,
         level=state.level,
+        missing_names=state.source.notebook.missing if state.source.notebook is not None else None,
         **worker,
     )
 

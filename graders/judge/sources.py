@@ -56,13 +56,14 @@ class GradedSource:
 def notebook_in(path):
     """The notebook that `path` submits, or None when it is a folder of question files."""
     path = Path(path)
-    if path.suffix == ".ipynb" and _is_regular(path):
+    if path.suffix.lower() == ".ipynb" and _is_regular(path):
         return path
     if not path.is_dir() or path.is_symlink():
         return None
     if any(_is_regular(path / f"{question.module}.py") for question in questions.all_questions()):
         return None
-    notebooks = [child for child in sorted(path.iterdir()) if child.suffix == ".ipynb" and _is_regular(child)]
+    notebooks = [child for child in sorted(path.iterdir())
+                 if child.suffix.lower() == ".ipynb" and not child.name.startswith(".") and _is_regular(child)]
     return notebooks[0] if len(notebooks) == 1 else None
 
 

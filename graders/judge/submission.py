@@ -19,8 +19,11 @@ WARM_LIBRARIES = ("tensorflow", "keras", "keras_tuner", "cv2", "scipy")
 class Submission:
     """The folder at `path`, graded through a confined worker process."""
 
-    def __init__(self, path, memory_gb=WORKER_MEMORY_GB, import_timeout=IMPORT_TIMEOUT_S, read_paths=(), allow_gpu=False, level=None, max_result_bytes=protocol.DEFAULT_MAX_RESULT_BYTES):
+    def __init__(self, path, memory_gb=WORKER_MEMORY_GB, import_timeout=IMPORT_TIMEOUT_S, read_paths=(), allow_gpu=False, level=None,
+                 max_result_bytes=protocol.DEFAULT_MAX_RESULT_BYTES, missing_names=None):
         self.path = Path(path).resolve()
+        # A notebook's build says why a name is missing ({module: {name: why}}): a missing name's failure tells it.
+        self.missing_names = missing_names or {}
         self.settings = WorkerSettings(
             memory_bytes=int(memory_gb * GIB), read_paths=list(read_paths), allow_gpu=allow_gpu, level=level, max_result_bytes=max_result_bytes
         )
@@ -146,6 +149,9 @@ class Submission:
         result = self._send(probe, {"module": module, **params}, timeout)
         if result.failure is Failure.TIMEOUT:
             self._timed_out[key] = timeout
+        why = self.missing_names.get(module, {}).get(params.get("function") or params.get("name"))
+        if result.failure is Failure.MISSING and why:
+            result.message = f"{module}.py defines no {key[1]!r}: in the notebook, {why}"
         return result
 
     def call(self, module, function, *args, timeout=CALL_TIMEOUT_S, **kwargs):

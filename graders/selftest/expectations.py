@@ -7,11 +7,18 @@ key -> keyword). A `failing` key is a check (`q2.filter_cv2`, all its cases), on
 keyword (or list of keywords) must appear, case-insensitively, in the feedback of the
 failing cases it matches.
 
+An entry may hold a notebook (`<name>.ipynb`) instead of question files; its
+`notebook:` mapping says what building it must give: the modules `built`, the exported
+names `missing` from them (`q1.global_pool`) and text `absent` from every built module
+(the experiments that must be dropped).
+
 Git stores no FIFO or device, so an entry may also declare `special_files: {name: kind}`,
 made in the copy of the entry that is graded: kind `fifo` (a named pipe: a reader that
 opens it waits for a writer forever), `symlink-to-dev-zero` (a link to /dev/zero: a
-reader never reaches its end) or `symlink-outside` (a link to a folder outside the
-submission: the repository's `solutions/`, the reference answers).
+reader never reaches its end), `symlink-outside` (a link to a folder outside the
+submission: the repository's `solutions/`, the reference answers) or
+`notebook-of-a-million-cells` (a 3 MB notebook of a million empty cells, written rather
+than stored).
 """
 import enum
 import os
@@ -24,12 +31,15 @@ import yaml
 
 from graders import layout, questions
 from graders.batch.inputs import questions_present
+from graders.judge.sources import notebook_in
 from graders.layout import CORPUS_DIR
 
 QUESTIONS = questions.names()
 OUTSIDE_FOLDER = layout.REFERENCE_SUBMISSION  # what a `symlink-outside` points at
 _CASE_KEY = re.compile(r"^q[1-4](\.[A-Za-z_]\w*(\[.+\])?)?$")
-_KEYS = {"description", "kind", "scores", "failing", "special_files", "styles"}
+_KEYS = {"description", "kind", "scores", "failing", "special_files", "styles", "notebook"}
+_NOTEBOOK_KEYS = {"built", "missing", "absent"}
+MILLION_CELLS = 1_000_000
 
 
 class CorpusError(ValueError):
@@ -46,11 +56,15 @@ class SpecialFile(enum.StrEnum):
     FIFO = "fifo"
     SYMLINK_TO_DEV_ZERO = "symlink-to-dev-zero"
     SYMLINK_OUTSIDE = "symlink-outside"
+    NOTEBOOK_OF_A_MILLION_CELLS = "notebook-of-a-million-cells"
 
     def make(self, path):
         """Create this special file at `path`."""
         if self is SpecialFile.FIFO:
             os.mkfifo(path)
+        elif self is SpecialFile.NOTEBOOK_OF_A_MILLION_CELLS:
+            cells = b",".join([b"{}"] * MILLION_CELLS)
+            Path(path).write_bytes(b'{"cells": [' + cells + b'], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
         else:
             os.symlink("/dev/zero" if self is SpecialFile.SYMLINK_TO_DEV_ZERO else OUTSIDE_FOLDER, path)
 
@@ -69,6 +83,16 @@ class Expectation:
     failing: dict  # key -> tuple of keywords
     special_files: dict = field(default_factory=dict)  # file name -> SpecialFile
     styles: tuple = ()  # a valid entry's ways of writing correct code, for the false-negative audit
+    notebook: "NotebookExpectation | None" = None  # what building a notebook entry's modules gives
+
+
+@dataclass(frozen=True)
+class NotebookExpectation:
+    """What building a notebook entry's question modules must give."""
+
+    built: tuple  # the modules built ("q1", ...)
+    missing: tuple  # exported names none of the cells defines usably ("q1.global_pool")
+    absent: tuple  # text that no built module may contain (a dropped experiment)
 
 
 @dataclass(frozen=True)
@@ -125,6 +149,21 @@ def _styles(path, styles, kind):
     return tuple(style.strip() for style in styles)
 
 
+def _notebook(path, notebook):
+    if notebook is None:
+        return None
+    if not isinstance(notebook, dict) or set(notebook) != _NOTEBOOK_KEYS:
+        raise CorpusError(f"{path}: notebook must map exactly {sorted(_NOTEBOOK_KEYS)}, got notebook={notebook!r}")
+    for key, value in notebook.items():
+        if not isinstance(value, list) or not all(isinstance(item, str) and item.strip() for item in value):
+            raise CorpusError(f"{path}: notebook[{key!r}] must be a list of strings, got {value!r}")
+    unknown = [module for module in notebook["built"] if module not in QUESTIONS]
+    unknown += [name for name in notebook["missing"] if not _CASE_KEY.match(name) or "." not in name]
+    if unknown:
+        raise CorpusError(f"{path}: notebook names {unknown}: not a question or a question's export like 'q1.global_pool'")
+    return NotebookExpectation(*(tuple(notebook[key]) for key in ("built", "missing", "absent")))
+
+
 def parse_expectation(data, path="expected.yaml"):
     """Validate an expected.yaml mapping and return its Expectation."""
     if not isinstance(data, dict):
@@ -146,6 +185,7 @@ def parse_expectation(data, path="expected.yaml"):
         failing=_failing(path, data.get("failing") or {}, kind),
         special_files=_special_files(path, data.get("special_files") or {}),
         styles=_styles(path, data.get("styles"), kind),
+        notebook=_notebook(path, data.get("notebook")),
     )
 
 
@@ -193,7 +233,11 @@ def copy_entry(entry, destination):
 def absent_questions(entry, folder=None):
     """Questions whose module the entry (graded from `folder`, default its own) has no regular file for.
 
-    The same test as hw9-grade's: a link, FIFO or device named q3.py is no q3.py.
+    The same test as hw9-grade's: a link, FIFO or device named q3.py is no q3.py. A notebook
+    entry has none absent: what its notebook lacks must be listed as failing.
     """
-    present = {question.name for question in questions_present(entry.path if folder is None else folder)}
+    folder = entry.path if folder is None else folder
+    if notebook_in(folder) is not None or any(name.lower().endswith(".ipynb") for name in entry.expected.special_files):
+        return ()
+    present = {question.name for question in questions_present(folder)}
     return tuple(question for question in QUESTIONS if question not in present)
