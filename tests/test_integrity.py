@@ -19,14 +19,14 @@ ROOT = layout.PROJECT_ROOT
 # Finds the worker's response pipe and the id of the request being served, as a hostile
 # submission would, and writes `answer` (a JSON value) as that request's answer.
 FORGE = """
-import inspect, json, os, sys
+import inspect, json, os
 def forge(value):
     frame = inspect.currentframe()
-    while frame is not None and "request" not in frame.f_locals:
+    while frame is not None and "responses" not in frame.f_locals:  # the worker's serving loop
         frame = frame.f_back
     request_id = frame.f_locals["request"].id  # the worker's Request being answered
     line = json.dumps({"id": request_id, "ok": True, "value": value}) + "\\n"
-    os.write(int(sys.argv[2]), line.encode())
+    os.write(frame.f_locals["responses"].fileno(), line.encode())  # the pipe the serving loop answers on
     os._exit(0)  # the forged line is the only answer
 """
 

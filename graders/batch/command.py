@@ -4,6 +4,7 @@ import dataclasses
 import enum
 import fcntl
 import math
+import os
 import signal
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ from graders.batch.progress import Progress, plural
 from graders.batch.results import names
 from graders.batch.runner import Runner, is_current, prepare, submission_fingerprint
 from graders.batch.store import Status
+from graders.judge import warm
 from graders.judge.settings import WORKER_MEMORY_GB
 
 DEFAULT_TIMEOUT = 600.0
@@ -118,6 +120,11 @@ def parse_arguments(argv=None):
         "--no-preload", dest="preload", action="store_false",
         help="start every grading process as a fresh interpreter instead of forking one that has imported TensorFlow",
     )
+    parser.add_argument(
+        "--no-warm-workers", dest="warm_workers", action="store_false",
+        help="start every worker that runs student code as a fresh interpreter instead of forking it from "
+             "a fork server that has imported TensorFlow once",
+    )
     return parser, parser.parse_args(argv)
 
 
@@ -211,6 +218,18 @@ def _preload(options):
     return options
 
 
+def _start_fork_server(options):
+    """One fork server for the class: every judge's workers fork from it (its control socket is inherited)."""
+    try:
+        server = warm.start_fork_server()
+    except OSError as error:
+        print(f"workers start as fresh interpreters: the fork server could not start ({error})")
+        return None, dataclasses.replace(options, warm_workers=False)
+    os.set_inheritable(server.control.fileno(), True)  # kept by judges started with exec (--no-preload)
+    print("workers fork from one fork server that imports TensorFlow once (--no-warm-workers: a fresh interpreter each)")
+    return server, dataclasses.replace(options, fork_server_fd=server.control.fileno())
+
+
 def _seconds(value):
     return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
 
@@ -272,7 +291,7 @@ def _options(parser, arguments):
         jobs=arguments.jobs, timeout=arguments.timeout, questions=arguments.only,
         seed=arguments.grading_seed, preload=arguments.preload, cores=available_cores(),
         require_sandbox=arguments.require_sandbox, rubric=arguments.rubric.absolute(),
-        worker_memory_gb=arguments.worker_memory_gb, slow=arguments.slow,
+        worker_memory_gb=arguments.worker_memory_gb, slow=arguments.slow, warm_workers=arguments.warm_workers,
     )
 
 
@@ -315,9 +334,16 @@ def run(argv=None):
         f"hw9-grade: {plural(len(candidates), 'submission')}, {len(kept)} already graded and unchanged, "
         f"{len(jobs)} to grade ({options.jobs} at a time, {options.timeout:g} s each) into {layout.out}"
     ))
+    fork_server = None
+    if options.warm_workers and any(not job.invalid for job in jobs):
+        fork_server, options = _start_fork_server(options)
     if options.preload and any(not job.invalid for job in jobs):
         options = _preload(options)
-    interrupted, throughput_line = grade(jobs, layout, options)
+    try:
+        interrupted, throughput_line = grade(jobs, layout, options)
+    finally:
+        if fork_server is not None:
+            fork_server.close()
     records = store.write_gradebook(layout)
     report = write_report(layout, records)
     students = [candidate.student for candidate in candidates]

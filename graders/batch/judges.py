@@ -23,7 +23,7 @@ from graders import layout, questions
 from graders.batch import processes
 from graders.batch.results import graded_reason, hw9_data, internal_errors_note, kept_points, read_results, stopped_results
 from graders.batch.store import Status
-from graders.judge import jail, settings
+from graders.judge import jail, settings, warm
 from graders.judge.safe_files import UnsafeFile, read_tail
 
 PRELOADED_LIBRARIES = ("numpy", "cv2", "yaml", "pytest", "tensorflow", "keras", "keras_tuner")
@@ -60,6 +60,8 @@ class GradingOptions:
     rubric: Path = layout.DEFAULT_RUBRIC
     worker_memory_gb: float = settings.WORKER_MEMORY_GB
     slow: bool = False  # also run the slow (CIFAR-10) checks
+    warm_workers: bool = True  # never changes a grade, so not fingerprinted
+    fork_server_fd: int | None = None  # the class's fork server, inherited by every judge
 
     @property
     def threads_per_job(self):
@@ -84,6 +86,7 @@ def judge_arguments(submission, staging, options):
         "-q", "-p", "no:cacheprovider", *UNUSED_PLUGINS, "-p", "graders.batch.gallery_plugin", "--q2-gallery", str(staging / "q2"),
         "--grading-seed", str(options.seed), "--require-sandbox", options.require_sandbox,
         "--rubric", os.path.abspath(options.rubric), "--worker-memory-gb", f"{options.worker_memory_gb:g}",
+        "--warm-workers", "yes" if options.warm_workers else "no",
     ]
     if options.questions:
         arguments += ["--questions", ",".join(options.questions)]
@@ -112,6 +115,9 @@ def judge_environment(options, temporary_dir):
         TF_NUM_INTRAOP_THREADS=threads,
         TF_NUM_INTEROP_THREADS=threads,
     )
+    env.pop(warm.FD_VARIABLE, None)
+    if options.warm_workers and options.fork_server_fd is not None:
+        env[warm.FD_VARIABLE] = str(options.fork_server_fd)
     return env
 
 

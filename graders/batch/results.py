@@ -30,6 +30,7 @@ class Hw9Data:
     internal_errors: tuple = ()
     restarts: int = 0  # times a worker was restarted after a timeout, crash or malformed answer
     notebook: "NotebookData | None" = None  # what was built from a notebook submission
+    forked_worker_cpu: float = 0.0  # CPU seconds of its workers forked by the class's fork server
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,13 @@ def hw9_data(results):
         internal_errors=tuple(str(name) for name in errors) if isinstance(errors, list) else (),
         restarts=_count(hw9.get("restarts")),
         notebook=_notebook(hw9.get("notebook")),
+        forked_worker_cpu=_seconds(hw9.get("forked_worker_cpu_seconds")),
     )
+
+
+def _seconds(value):
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+    return float(value) if ok else 0.0
 
 
 def _count(value):

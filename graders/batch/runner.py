@@ -143,6 +143,8 @@ def _log_note(outcome, record):
 def finish(job, layout, options, outcome, cpu_seconds=0.0):
     """Commit the student's folder with the judges.Outcome of its grading; return its record."""
     seconds = time.monotonic() - job.started if job.started else 0.0
+    if outcome.results is not None:  # its workers forked by the fork server are not the judge's children
+        cpu_seconds += results.hw9_data(outcome.results).forked_worker_cpu
     moves = moved_paths(job, layout)
     record = store.Record(
         student=job.student, status=outcome.status, reason=_reason(job, relocated(outcome.reason, moves)),

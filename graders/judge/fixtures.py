@@ -18,6 +18,7 @@ def _new_submission(config, memory_gb=None, **worker):
         import_timeout=state.rubric.import_timeout,
         level=state.level,
         missing_names=state.source.notebook.missing if state.source.notebook is not None else None,
+        warm=state.settings.warm_workers,
         **worker,
     )
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from graders import layout
-from graders.judge import jail, safe_files
+from graders.judge import jail, safe_files, warm
 from graders.judge.jail import planned_level
 from graders.judge.settings import WORKER_MEMORY_GB
 from graders.worker import protocol
@@ -31,7 +31,6 @@ MAX_PROCESSES = 1024  # threads included; only enforced for a uid of the worker'
 GIB = 1024**3
 _worker_sequence = 0
 _live_workers = set()  # Popen pids of this judge's workers: its other children are strays
-_PR_SET_CHILD_SUBREAPER = 36
 
 
 class Failure(enum.Enum):
@@ -93,6 +92,7 @@ class WorkerSettings:
     max_result_bytes: int = protocol.DEFAULT_MAX_RESULT_BYTES
     max_file_bytes: int = 1 << 30
     level: jail.Level | None = None  # None: the strongest this platform allows
+    warm: bool = True  # fork workers from the fork server where the sandbox allows
 
 
 class Worker:
@@ -114,7 +114,7 @@ class Worker:
         self.submission_copy = self.base / "submission"
         self.inbox = self.base / "inbox"
         self.workdir = self.base / "work"
-        _copy_submission(Path(submission_dir), self.submission_copy)
+        safe_files.copy_regular_files(Path(submission_dir), self.submission_copy, MAX_SUBMISSION_BYTES)
         self.inbox.mkdir(mode=0o755)
         self.workdir.mkdir(mode=0o700)
         if self.uid is not None:
@@ -126,6 +126,8 @@ class Worker:
         self._next_id = 1
         self._buffer = b""
         self._pending_warm_up = None  # (request id, timeout) answered before the next request
+        self.forked = None  # warm.Forked, when the fork server forked this worker
+        self.start_mode = ""  # how it was started, for the sandbox line
         self._start()
 
     def expected_limits(self):
@@ -176,6 +178,9 @@ class Worker:
             if jail.is_root() and self.uid is None:  # root's uid, but none of root's capabilities
                 return [shutil.which("setpriv") or "/usr/bin/setpriv", "--inh-caps=-all", "--bounding-set=-all", "--", *argv]
             return argv
+        return self._in_bubblewrap(argv)
+
+    def _in_bubblewrap(self, argv):
         python = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, os.path.dirname(os.path.realpath(sys.executable))}
         python.update(path for path in sys.path if path and os.path.isdir(path) and "-packages" in path)
         python.update(os.path.realpath(path) for path in list(python))
@@ -190,8 +195,25 @@ class Worker:
     def _start(self):
         request_read, self._request_write = os.pipe()
         self._response_read, response_write = os.pipe()
+        jail.adopt_orphans()
+        try:
+            why_not = self._start_forked(request_read, response_write) if self.settings.warm else "warm workers are off"
+            if why_not:
+                self._start_fresh(request_read, response_write)
+            self.start_mode = warm.FORKED if not why_not else f"a fresh interpreter: {why_not}"
+        finally:
+            os.close(request_read)
+            os.close(response_write)
+        _live_workers.add(self.process.pid)
+        hello = self._receive(HELLO_ID, self.settings.start_timeout)
+        # bwrap's monitor exits without reaping its init: this judge (the subreaper) does, so
+        # the worker's CPU time is accounted to the grading.
+        self._init_pid = min(jail.children(self.process.pid), default=None) if self.level is jail.Level.NAMESPACES else None
+        value = hello.value if isinstance(hello.value, dict) else {}
+        self.sandbox = str(value.get("sandbox", ""))[:300]
+
+    def _start_fresh(self, request_read, response_write):
         switch_user = self.uid is not None and self.level is not jail.Level.NAMESPACES
-        _adopt_orphans()
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 self._command(request_read, response_write),
@@ -204,15 +226,14 @@ class Worker:
                 start_new_session=True,  # its own process group: a kill takes its children too
                 **({"user": self.uid, "group": self.uid, "extra_groups": []} if switch_user else {}),
             )
-        _live_workers.add(self.process.pid)
-        os.close(request_read)
-        os.close(response_write)
-        hello = self._receive(HELLO_ID, self.settings.start_timeout)
-        # bwrap's monitor exits without reaping its init: this judge (the subreaper) does, so
-        # the worker's CPU time is accounted to the grading.
-        self._init_pid = min(jail.children(self.process.pid), default=None) if self.level is jail.Level.NAMESPACES else None
-        value = hello.value if isinstance(hello.value, dict) else {}
-        self.sandbox = str(value.get("sandbox", ""))[:300]
+
+    def _start_forked(self, request_read, response_write):
+        """Fork the worker from the fork server into a sandbox held for it; "" or why not."""
+        try:
+            self.process, self.forked = warm.start_in_sandbox(self, (request_read, response_write))
+        except warm.Unavailable as why:
+            return str(why)
+        return ""
 
     def _send(self, probe, params):
         request_id = self._next_id
@@ -262,14 +283,18 @@ class Worker:
                 self._buffer += chunk
 
     def _died(self):
-        try:
-            returncode = self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            returncode = self.process.returncode
+        if self.forked is not None:
+            self.forked.ended(timeout=10)
+            returncode = self.forked.exit_code
+        else:
+            try:
+                returncode = self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                returncode = self.process.returncode
         self.kill()
         tail = self.log_tail()
-        if self.level is jail.Level.NAMESPACES and returncode is not None and 128 < returncode < 160:
+        if self.forked is None and self.level is jail.Level.NAMESPACES and returncode is not None and 128 < returncode < 160:
             returncode = 128 - returncode  # bwrap's init exits 128+N for a child killed by signal N
         if returncode is not None and returncode < 0:
             name = _signal_name(returncode)
@@ -282,6 +307,8 @@ class Worker:
     def kill_strays(self):
         """Kill what the submission started during a call: only the worker outlives it."""
         strays = jail.stray_processes(self.process.pid, self.level, self.uid)
+        if self.forked is not None:  # the forked worker's own children are outside bwrap's tree
+            strays |= jail.descendants(self.forked.pid)
         if self.level is not jail.Level.NAMESPACES:  # daemons that left the tree were adopted by this judge
             strays |= set(jail.children(os.getpid())) - _live_workers
         for pid in strays:
@@ -302,7 +329,7 @@ class Worker:
         return protocol.ExchangeFolder(self.workdir, self.settings.max_result_bytes)
 
     def alive(self):
-        return self.process.poll() is None
+        return self.process.poll() is None and (self.forked is None or not self.forked.ended())
 
     def kill(self):
         if self.process.poll() is None:
@@ -323,6 +350,9 @@ class Worker:
             except OSError:
                 pass
         self._request_write = self._response_read = -1
+        if self.forked is not None:
+            self.forked.close(timeout=2.0)  # it died with its sandbox: its CPU time
+            self.process.stdin.close()
 
     def _reap_init(self, grace):
         """Wait for bwrap's init (re-parented here) to exit; after `grace` seconds kill it, then give up."""
@@ -348,6 +378,9 @@ class Worker:
         if self.process.poll() is None and self._request_write >= 0:
             os.close(self._request_write)
             self._request_write = -1
+            if self.forked is not None:
+                self.forked.ended(timeout=grace)
+                self.process.stdin.close()  # the holder ends, and the sandbox with it
             try:
                 self.process.wait(timeout=grace)
             except subprocess.TimeoutExpired:
@@ -358,30 +391,3 @@ class Worker:
 
 def worker_files():
     return [str(path) for path in layout.worker_files()]
-
-
-def _adopt_orphans():
-    """Make this judge the subreaper of its workers' descendants (no namespaces to hold them).
-
-    A double-forked daemon is then re-parented here, not to init, and killed as a stray.
-    """
-    import ctypes
-
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-
-
-def _copy_submission(source, destination):
-    """Copy the submission's regular files so the worker can neither change nor see the original folder."""
-    if not source.is_dir() or source.is_symlink():
-        raise FileNotFoundError(f"submission folder not found: {source}")
-    total = 0
-    destination.mkdir(mode=0o755)
-    for relative in safe_files.iter_regular_files(source):
-        if "__pycache__" in relative.parts:
-            continue
-        data = safe_files.read_regular_file(source / relative, MAX_SUBMISSION_BYTES - total)
-        total += len(data)
-        target = destination / relative
-        target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-        target.write_bytes(data)
-        target.chmod(0o644)

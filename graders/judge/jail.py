@@ -243,7 +243,8 @@ def sandbox_info(worker):
         who = "root's uid without capabilities (Python is not readable by other users here)"
     else:
         who = "the grader's uid"
-    return SandboxInfo(level, f"{level.label}: {parts}, {who}; {worker.sandbox}")
+    started = f"; {worker.start_mode}" if worker.start_mode else ""
+    return SandboxInfo(level, f"{level.label}: {parts}, {who}; {worker.sandbox}{started}")
 
 
 def describe_platform():
@@ -292,6 +293,29 @@ def _uid_of(pid):
     except (OSError, ValueError):
         pass
     return None
+
+
+def descendants(pid):
+    """Every process below `pid`."""
+    found, pending = set(), [pid]
+    while pending:
+        for child in children(pending.pop()):
+            found.add(child)
+            pending.append(child)
+    return found
+
+
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def adopt_orphans():
+    """Make this judge the subreaper of its workers' descendants (no namespaces to hold them).
+
+    A double-forked daemon is then re-parented here, not to init, and killed as a stray.
+    """
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
 def stray_processes(root_pid, level, uid=None):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from graders import questions
-from graders.judge import harness, jail, scoring, settings, sources
+from graders.judge import harness, jail, scoring, settings, sources, warm
 from graders.judge import mistakes as generic_mistakes
 from graders.judge.naming import case_name, check_name, defined_checks, is_check, question_of
 from graders.judge.report import GradeReport, write_json_atomically
@@ -172,6 +172,7 @@ def _grade_report(state):
     report.execution_time = time.monotonic() - state.started
     report.running = state.running
     report.internal_errors = list(state.internal_errors)
+    report.forked_worker_cpu = warm.forked_cpu_seconds
     disturbed = [graded.disturbed for graded in workers if graded.disturbed]
     if judge_limits() != state.limits:
         disturbed.append("the grading process's own limits were changed from outside")

@@ -47,6 +47,7 @@ class GradeReport:
     disturbed: str = ""  # why the grading cannot be trusted, if something outside changed it
     internal_errors: list = field(default_factory=list)  # graders.judge.state.InternalError: the grader's faults
     notebook: dict | None = None  # graders.judge.sources.GradedSource.as_data() of a notebook submission
+    forked_worker_cpu: float = 0.0  # CPU seconds of the workers forked by the fork server (not this process's children)
 
     @property
     def score(self):
@@ -94,6 +95,7 @@ class GradeReport:
                     "internal_errors": [error.check for error in self.internal_errors],
                     "restarts": len(self.events),
                     "notebook": self.notebook,
+                    "forked_worker_cpu_seconds": round(self.forked_worker_cpu, 3),
                 }
             },
         }

@@ -79,3 +79,20 @@ def iter_regular_files(folder, skipped=None):
                 yield Path(path)
             elif skipped is not None:
                 skipped.append((str(path), _kind(mode)))
+
+
+def copy_regular_files(source, destination, max_bytes):
+    """Copy the regular files of `source` (no links, no caches, at most `max_bytes` together) to the new folder `destination`."""
+    if not source.is_dir() or source.is_symlink():
+        raise FileNotFoundError(f"submission folder not found: {source}")
+    total = 0
+    destination.mkdir(mode=0o755)
+    for relative in iter_regular_files(source):
+        if "__pycache__" in relative.parts:
+            continue
+        data = read_regular_file(source / relative, max_bytes - total)
+        total += len(data)
+        target = destination / relative
+        target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        target.write_bytes(data)
+        target.chmod(0o644)

@@ -48,6 +48,13 @@ def _level(text):
     return Level.parse(str(text))
 
 
+def _yes_no(text):
+    answer = {"yes": True, "true": True, "on": True, "1": True, "no": False, "false": False, "off": False, "0": False}.get(str(text).strip().lower())
+    if answer is None:
+        raise ValueError("expected yes or no")
+    return answer
+
+
 SETTINGS = (
     Setting("submission", layout.REFERENCE_SUBMISSION, Path, "folder of the submission to grade (default: the reference solutions/)", "DIR", True),
     Setting("grade_json", None, Path, "write a Gradescope results.json to FILE", "FILE", True),
@@ -59,6 +66,10 @@ SETTINGS = (
     Setting(
         "require_sandbox", Level.NONE, _level,
         "refuse to grade unless workers get at least this sandbox: namespaces (bubblewrap), landlock, none", "LEVEL",
+    ),
+    Setting(
+        "warm_workers", True, _yes_no,
+        "fork workers from a fork server that imported TensorFlow once (yes), or start each afresh (no)", "yes|no",
     ),
     Setting(
         "fail_under", None, float,
@@ -80,6 +91,7 @@ class GradingSettings:
     worker_memory_gb: float
     tuner_report: Path | None
     require_sandbox: Level
+    warm_workers: bool
     fail_under: float | None
 
 

@@ -20,12 +20,13 @@ class Submission:
     """The folder at `path`, graded through a confined worker process."""
 
     def __init__(self, path, memory_gb=WORKER_MEMORY_GB, import_timeout=IMPORT_TIMEOUT_S, read_paths=(), allow_gpu=False, level=None,
-                 max_result_bytes=protocol.DEFAULT_MAX_RESULT_BYTES, missing_names=None):
+                 max_result_bytes=protocol.DEFAULT_MAX_RESULT_BYTES, missing_names=None, warm=True):
         self.path = Path(path).resolve()
         # A notebook's build says why a name is missing ({module: {name: why}}): a missing name's failure tells it.
         self.missing_names = missing_names or {}
         self.settings = WorkerSettings(
-            memory_bytes=int(memory_gb * GIB), read_paths=list(read_paths), allow_gpu=allow_gpu, level=level, max_result_bytes=max_result_bytes
+            memory_bytes=int(memory_gb * GIB), read_paths=list(read_paths), allow_gpu=allow_gpu, level=level, max_result_bytes=max_result_bytes,
+            warm=warm,
         )
         self.import_timeout = import_timeout
         self._worker = None

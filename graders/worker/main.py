@@ -1,8 +1,9 @@
 """The worker process: imports a submission and runs requested calls on it.
 
-Started by `graders.judge.harness.Worker` as `python -m graders.worker.main`; it never judges
-anything. It confines itself first (before NumPy starts threads), then answers one JSON
-request per line on its request pipe with one JSON response on its response pipe.
+Started by `graders.judge.harness.Worker` as `python -m graders.worker.main`, or forked by the
+fork server (graders/worker/zygote.py) into the same sandbox; it never judges anything. It
+confines itself first (before NumPy starts threads), then answers one JSON request per line
+on its request pipe with one JSON response on its response pipe.
 """
 import os
 import sys
@@ -67,7 +68,11 @@ def _error_text(error):
 
 
 def main():
-    request_fd, response_fd = int(sys.argv[1]), int(sys.argv[2])
+    serve(int(sys.argv[1]), int(sys.argv[2]))
+
+
+def serve(request_fd, response_fd):
+    """Confine this process as its environment's WorkerConfig says, then answer requests until the judge closes them."""
     settings, sandbox_description = _confine_from_environment()
     from graders.worker import protocol  # NumPy and its threads only after confinement
 

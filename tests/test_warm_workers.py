@@ -1,0 +1,181 @@
+"""Warm workers: forked from a fork server into their own sandbox, unable to reach it or each other."""
+import os
+import socket
+import textwrap
+
+import pytest
+
+from graders.judge import jail, warm
+from graders.judge.harness import Failure
+from graders.judge.submission import Submission
+
+pytestmark = pytest.mark.skipif(jail.planned_level() is not jail.Level.NAMESPACES, reason="warm workers need the namespaces sandbox")
+
+# What a worker can see of the machine: every process its /proc lists, and its own open fds.
+LOOK_AROUND = textwrap.dedent("""
+    import os, signal
+
+    def processes():
+        seen = {}
+        for pid in os.listdir('/proc'):
+            if pid.isdigit():
+                try:
+                    seen[pid] = open(f'/proc/{pid}/cmdline', 'rb').read().replace(b'\\0', b' ').decode(errors='replace')
+                except OSError:
+                    seen[pid] = '?'
+        return seen
+
+    def fds():
+        found = {}
+        for fd in os.listdir('/proc/self/fd'):
+            try:
+                found[fd] = os.readlink(f'/proc/self/fd/{fd}')
+            except OSError:
+                pass  # the listing's own fd, closed by now
+        return found
+
+    def kill(pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError as error:
+            return type(error).__name__
+        return 'sent'
+
+    def crash():
+        os.kill(os.getpid(), signal.SIGSEGV)
+
+    def identity():
+        return [os.getpid(), os.getuid(), os.getppid()]
+""")
+
+
+@pytest.fixture
+def student(tmp_path):
+    opened = []
+
+    def open_submission(name="student", warm_workers=True):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "q1.py").write_text(LOOK_AROUND)
+        submission = Submission(folder, memory_gb=2.0, import_timeout=60, warm=warm_workers)
+        opened.append(submission)
+        return submission
+
+    yield open_submission
+    for submission in opened:
+        submission.close()
+
+
+def _forked(submission):
+    assert submission.call("q1", "identity").ok
+    assert submission.sandbox.description.endswith(warm.FORKED), submission.sandbox.description
+    return submission._worker.forked
+
+
+def test_a_forked_worker_sees_only_its_sandbox(student):
+    submission = student()
+    _forked(submission)
+    seen = submission.call("q1", "processes").value
+    own = str(submission.call("q1", "identity").value[0])
+    others = {pid: line for pid, line in seen.items() if pid != own}  # its own command line is the fork server's
+    assert not any("graders.worker.zygote" in line or "-m pytest" in line for line in others.values()), seen
+    assert len(others) == 2, seen  # bubblewrap's init and the process holding the sandbox, nothing outside
+
+
+def test_a_forked_worker_holds_no_socket_and_no_fd_of_the_fork_server(student):
+    submission = student()
+    _forked(submission)
+    fds = submission.call("q1", "fds").value
+    assert not any(target.startswith("socket:") for target in fds.values()), fds
+    assert len(fds) == 5, fds  # stdin, the log as stdout and stderr, its two pipes: nothing inherited
+    assert sum(target.startswith("pipe:") for target in fds.values()) == 2, fds
+
+
+def test_a_forked_worker_cannot_signal_the_fork_server_nor_another_worker(student):
+    first, second = student("first"), student("second")
+    other = _forked(second)
+    _forked(first)
+    server = warm.fork_server()
+    for pid in (other.pid, os.getpid(), *([server.process.pid] if server.process else [])):
+        assert first.call("q1", "kill", pid).value in ("ProcessLookupError", "PermissionError"), pid
+    assert second.call("q1", "identity").ok
+    assert server.process is None or server.process.poll() is None
+    uid_first, uid_second = first.call("q1", "identity").value[1], second.call("q1", "identity").value[1]
+    assert uid_first != uid_second or not jail.is_root()
+
+
+def test_a_crash_restarts_a_forked_worker(student):
+    submission = student()
+    _forked(submission)
+    crashed = submission.call("q1", "crash")
+    assert crashed.failure is Failure.CRASH and "SIGSEGV" in crashed.message, crashed
+    assert submission.call("q1", "identity").ok
+    assert submission.sandbox.description.endswith(warm.FORKED)
+
+
+def test_the_forked_workers_cpu_time_is_counted(student):
+    before = warm.forked_cpu_seconds
+    submission = student()
+    _forked(submission)
+    submission.close()
+    assert warm.forked_cpu_seconds > before
+
+
+def test_warm_workers_off_starts_a_fresh_interpreter_and_says_so(student):
+    submission = student(warm_workers=False)
+    assert submission.call("q1", "identity").ok
+    assert submission.sandbox.description.endswith("a fresh interpreter: warm workers are off")
+
+
+def test_a_fork_server_that_cannot_be_reached_means_a_fresh_interpreter_with_the_reason(student, monkeypatch):
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    theirs.close()
+    monkeypatch.setattr(warm, "_local", warm.ForkServer(ours))
+    submission = student()
+    assert submission.call("q1", "identity").ok
+    assert "a fresh interpreter: the fork server" in submission.sandbox.description
+    ours.close()
+
+
+def test_a_fork_server_that_finds_forking_unsafe_refuses_and_says_why(tmp_path, monkeypatch):
+    from graders.worker import zygote
+
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pid = os.fork()
+    if pid == 0:  # a fork server whose trial fork failed
+        ours.close()
+        zygote._quietly_import = lambda names: ""
+        zygote._try_a_fork = lambda: "a forked child could not use TensorFlow, NumPy and OpenCV"
+        zygote.serve(theirs)
+        os._exit(0)
+    theirs.close()
+    try:
+        request = zygote.ForkRequest(cwd=str(tmp_path))
+        read, write = os.pipe()
+        with pytest.raises(warm.Unavailable, match="a forked child could not use TensorFlow"):
+            warm.fork_worker(warm.ForkServer(ours), request, (read, write, write))
+        os.close(read)
+        os.close(write)
+    finally:
+        ours.close()
+        os.waitpid(pid, 0)
+
+
+def test_the_class_fork_server_is_inherited_through_its_fd(monkeypatch):
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    monkeypatch.setenv(warm.FD_VARIABLE, str(theirs.fileno()))
+    inherited = warm.inherited_fork_server()
+    assert inherited is not None and inherited.control.fileno() == theirs.fileno() and inherited.process is None
+    monkeypatch.setenv(warm.FD_VARIABLE, "not a number")
+    assert warm.inherited_fork_server() is None
+    ours.close()
+    theirs.close()
+
+
+def test_the_fork_server_exits_when_no_judge_holds_its_socket():
+    server = warm.start_fork_server()
+    pid = server.process.pid
+    server.close()
+    assert server.process.returncode is not None
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
