@@ -1,4 +1,5 @@
 """Warm workers: forked from a fork server into their own sandbox, unable to reach it or each other."""
+import json
 import os
 import socket
 import textwrap
@@ -179,3 +180,20 @@ def test_the_fork_server_exits_when_no_judge_holds_its_socket():
     assert server.process.returncode is not None
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_every_judge_of_a_class_forks_its_workers_from_the_one_fork_server(tmp_path):
+    """hw9-grade keeps its fork server alive from the first judge to the last (it is not a stray)."""
+    from tests.batch_helpers import REFERENCE_Q1, folder_submission, run_grade
+
+    for name in ("ann", "ben", "cid"):
+        folder_submission(tmp_path / "class", name, REFERENCE_Q1)
+    code, output = run_grade(tmp_path / "class", "--out", tmp_path / "out", "--only", "q1", "--jobs", "1")
+    assert code == 0 and "workers fork from one fork server" in output, output
+    for name in ("ann", "ben", "cid"):
+        results = json.loads((tmp_path / "out" / "students" / name / "results.json").read_text())
+        assert results["extra_data"]["hw9"]["sandbox"]["description"].endswith(warm.FORKED), name
+        assert results["extra_data"]["hw9"]["forked_worker_cpu_seconds"] > 0, name
+    code, output = run_grade(tmp_path / "class", "--out", tmp_path / "cold", "--only", "q1", "--no-warm-workers")
+    results = json.loads((tmp_path / "cold" / "students" / "ann" / "results.json").read_text())
+    assert code == 0 and results["extra_data"]["hw9"]["sandbox"]["description"].endswith("a fresh interpreter: warm workers are off")

@@ -218,16 +218,16 @@ def _preload(options):
     return options
 
 
-def _start_fork_server(options):
+def _start_fork_server(options, log_path):
     """One fork server for the class: every judge's workers fork from it (its control socket is inherited)."""
     try:
-        server = warm.start_fork_server()
+        server = warm.start_fork_server(log_path)
     except OSError as error:
         print(f"workers start as fresh interpreters: the fork server could not start ({error})")
         return None, dataclasses.replace(options, warm_workers=False)
     os.set_inheritable(server.control.fileno(), True)  # kept by judges started with exec (--no-preload)
     print("workers fork from one fork server that imports TensorFlow once (--no-warm-workers: a fresh interpreter each)")
-    return server, dataclasses.replace(options, fork_server_fd=server.control.fileno())
+    return server, dataclasses.replace(options, fork_server_fd=server.control.fileno(), fork_server_pid=server.process.pid)
 
 
 def _seconds(value):
@@ -336,7 +336,7 @@ def run(argv=None):
     ))
     fork_server = None
     if options.warm_workers and any(not job.invalid for job in jobs):
-        fork_server, options = _start_fork_server(options)
+        fork_server, options = _start_fork_server(options, layout.out / "fork-server.log")
     if options.preload and any(not job.invalid for job in jobs):
         options = _preload(options)
     try:

@@ -62,6 +62,11 @@ class GradingOptions:
     slow: bool = False  # also run the slow (CIFAR-10) checks
     warm_workers: bool = True  # never changes a grade, so not fingerprinted
     fork_server_fd: int | None = None  # the class's fork server, inherited by every judge
+    fork_server_pid: int | None = None
+
+    def kept_processes(self):
+        """Children of hw9-grade that are not judges and are not strays."""
+        return {self.fork_server_pid} if self.fork_server_pid is not None else set()
 
     @property
     def threads_per_job(self):

@@ -221,7 +221,7 @@ class Runner:
                 continue  # an orphan re-parented to us, already killed
             reaped = True
             if self.subreaper:  # a worker its judge left behind is ours now: stop it
-                processes.kill_strays(set(self.running))
+                processes.kill_strays(set(self.running) | self.options.kept_processes())
             outcome = judges.outcome(job.staging, status, job.timed_out, self.options.timeout, self.max_score)
             cpu = usage.ru_utime + usage.ru_stime
             self.on_record(finish(job, self.layout, self.options, outcome, cpu_seconds=cpu))

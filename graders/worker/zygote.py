@@ -190,7 +190,8 @@ def serve(control):
     while True:
         try:
             _, fds, _, _ = socket.recv_fds(control, 16, 1)
-        except ConnectionError:
+        except ConnectionError as error:
+            print(f"fork server: the control socket failed ({error}); stopping", file=sys.stderr, flush=True)
             return
         if not fds:
             return  # end of file: no judge holds the control socket any more
