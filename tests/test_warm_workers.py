@@ -6,6 +6,7 @@ import textwrap
 
 import pytest
 
+from graders import layout
 from graders.judge import jail, warm
 from graders.judge.harness import Failure
 from graders.judge.submission import Submission
@@ -184,16 +185,29 @@ def test_the_fork_server_exits_when_no_judge_holds_its_socket():
 
 def test_every_judge_of_a_class_forks_its_workers_from_the_one_fork_server(tmp_path):
     """hw9-grade keeps its fork server alive from the first judge to the last (it is not a stray)."""
-    from tests.batch_helpers import REFERENCE_Q1, folder_submission, run_grade
+    from tests.batch_helpers import run_grade
 
     for name in ("ann", "ben", "cid"):
-        folder_submission(tmp_path / "class", name, REFERENCE_Q1)
-    code, output = run_grade(tmp_path / "class", "--out", tmp_path / "out", "--only", "q1", "--jobs", "1")
+        (tmp_path / "class" / name).mkdir(parents=True)
+        (tmp_path / "class" / name / "q2.py").write_bytes((layout.REFERENCE_SUBMISSION / "q2.py").read_bytes())
+    code, output = run_grade(tmp_path / "class", "--out", tmp_path / "out", "--only", "q2", "--jobs", "1")
     assert code == 0 and "workers fork from one fork server" in output, output
     for name in ("ann", "ben", "cid"):
         results = json.loads((tmp_path / "out" / "students" / name / "results.json").read_text())
         assert results["extra_data"]["hw9"]["sandbox"]["description"].endswith(warm.FORKED), name
         assert results["extra_data"]["hw9"]["forked_worker_cpu_seconds"] > 0, name
-    code, output = run_grade(tmp_path / "class", "--out", tmp_path / "cold", "--only", "q1", "--no-warm-workers")
+    code, output = run_grade(tmp_path / "class", "--out", tmp_path / "cold", "--only", "q2", "--no-warm-workers")
     results = json.loads((tmp_path / "cold" / "students" / "ann" / "results.json").read_text())
     assert code == 0 and results["extra_data"]["hw9"]["sandbox"]["description"].endswith("a fresh interpreter: warm workers are off")
+
+
+def test_a_fork_server_is_started_only_where_it_pays_off(tmp_path):
+    """One TensorFlow import per class pays off for two submissions or more whose graded questions run Keras."""
+    from tests.batch_helpers import REFERENCE_Q1, folder_submission, run_grade
+
+    for name in ("ann", "ben"):
+        folder_submission(tmp_path / "class", name, REFERENCE_Q1)
+    code, output = run_grade(tmp_path / "class", "--out", tmp_path / "out", "--only", "q1")
+    assert code == 0 and "workers start as fresh interpreters: the questions graded run no Keras in the worker" in output, output
+    code, output = run_grade(tmp_path / "class" / "ann", "--out", tmp_path / "one", "--only", "q1,q2")
+    assert "workers start as fresh interpreters: fewer than two submissions to grade" in output, output

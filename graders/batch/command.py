@@ -218,6 +218,16 @@ def _preload(options):
     return options
 
 
+def _why_not_warm(jobs, options):
+    """Why a fork server would not pay for its one TensorFlow import here, or ""."""
+    graded = [question for question in questions.all_questions() if not options.questions or question.name in options.questions]
+    if sum(not job.invalid for job in jobs) < 2:
+        return "fewer than two submissions to grade"
+    if not any(question.keras_in_worker for question in graded):
+        return "the questions graded run no Keras in the worker"
+    return ""
+
+
 def _start_fork_server(options, log_path):
     """One fork server for the class: every judge's workers fork from it (its control socket is inherited)."""
     try:
@@ -335,7 +345,11 @@ def run(argv=None):
         f"{len(jobs)} to grade ({options.jobs} at a time, {options.timeout:g} s each) into {layout.out}"
     ))
     fork_server = None
-    if options.warm_workers and any(not job.invalid for job in jobs):
+    why_cold = _why_not_warm(jobs, options)
+    if why_cold and options.warm_workers:
+        print(f"workers start as fresh interpreters: {why_cold}")
+        options = dataclasses.replace(options, warm_workers=False)
+    if options.warm_workers:
         fork_server, options = _start_fork_server(options, layout.out / "fork-server.log")
     if options.preload and any(not job.invalid for job in jobs):
         options = _preload(options)

@@ -4,6 +4,7 @@ import zlib
 import numpy as np
 import pytest
 
+from graders import questions
 from graders.judge.naming import check_name, seed_key
 from graders.judge.state import state_of
 from graders.judge.submission import Submission
@@ -18,7 +19,9 @@ def _new_submission(config, memory_gb=None, **worker):
         import_timeout=state.rubric.import_timeout,
         level=state.level,
         missing_names=state.source.notebook.missing if state.source.notebook is not None else None,
-        warm=state.settings.warm_workers,
+        warm=state.settings.warm_workers and any(
+            question.keras_in_worker for question in questions.all_questions() if question.name in (state.settings.questions or questions.names())
+        ),
         **worker,
     )
 

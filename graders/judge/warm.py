@@ -96,6 +96,9 @@ def inherited_fork_server():
 def fork_server():
     """The fork server this grading uses: hw9-grade's, else one of its own started now."""
     global _local
+    if _local is not None and _local.process is not None and _local.process.poll() is not None:
+        _local.close()  # ours died (killed as a stray by an in-process hw9-grade, say): start another
+        _local = None
     if _local is None:
         _local = inherited_fork_server() or start_fork_server()
         atexit.register(_local.close)

@@ -21,6 +21,7 @@ class Question:
     points: float  # what the rubric's checks of this question add up to
     exports: tuple  # the names the contract requires the module to define
     needs_keras: bool = False  # its oracles are Keras layers or keras-tuner objects
+    keras_in_worker: bool = False  # a correct answer runs Keras in the worker (warm workers pay off)
     cost: float = 1.0  # relative grading time, to schedule the dearest first
 
     @property

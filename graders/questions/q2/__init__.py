@@ -7,5 +7,6 @@ QUESTION = Question(
     points=25,
     exports=("kernel", "filter_keras", "filter_cv2"),
     needs_keras=False,  # the oracle is float64 NumPy
+    keras_in_worker=True,  # filter_keras applies a Keras Conv2D
     cost=3,
 )

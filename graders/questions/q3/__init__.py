@@ -7,5 +7,6 @@ QUESTION = Question(
     points=30,
     exports=("build_model", "make_tuner", "BEST_HPS"),
     needs_keras=True,  # keras-tuner's own HyperParameters and Hyperband oracle
+    keras_in_worker=True,  # build_model returns a Keras model, make_tuner a Hyperband tuner
     cost=6,
 )
