@@ -8,6 +8,7 @@ import pytest
 
 from graders.batch.processes import available_cores
 from graders.cifar10 import data
+from graders.judge.submission import Submission
 from graders.selftest import expectations, run
 
 _CORPUS_KEY = pytest.StashKey["GradedCorpus"]()
@@ -85,3 +86,17 @@ def tiny_cifar(tmp_path, monkeypatch):
             for index in range(count):
                 cv2.imwrite(str(root / split / name / f"{index:04d}.png"), rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
     return root
+
+
+@pytest.fixture
+def open_submission():
+    """Open Submissions with Submission's arguments; each is closed after the test."""
+    opened = []
+
+    def opener(folder, **settings):
+        opened.append(Submission(folder, **settings))
+        return opened[-1]
+
+    yield opener
+    for submission in opened:
+        submission.close()

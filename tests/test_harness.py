@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from graders.judge.harness import GIB, Failure
-from graders.judge.submission import Submission
 from graders.worker.protocol import ExchangeFolder, Unsupported, decode, encode
 
 
@@ -19,17 +18,11 @@ def make_submission(folder, **modules):
 
 
 @pytest.fixture
-def graded(tmp_path):
-    opened = []
+def graded(tmp_path, open_submission):
+    def open_student(memory_gb=2.0, warm=True, **modules):
+        return open_submission(make_submission(tmp_path / "student", **modules), memory_gb=memory_gb, import_timeout=20, warm=warm)
 
-    def open_submission(memory_gb=2.0, warm=True, **modules):
-        submission = Submission(make_submission(tmp_path / "student", **modules), memory_gb=memory_gb, import_timeout=20, warm=warm)
-        opened.append(submission)
-        return submission
-
-    yield open_submission
-    for submission in opened:
-        submission.close()
+    return open_student
 
 
 def test_values_cross_as_plain_data(graded):

@@ -9,7 +9,6 @@ import pytest
 from graders import layout
 from graders.judge import jail, warm
 from graders.judge.harness import Failure
-from graders.judge.submission import Submission
 
 pytestmark = pytest.mark.skipif(jail.planned_level() is not jail.Level.NAMESPACES, reason="warm workers need the namespaces sandbox")
 
@@ -52,20 +51,14 @@ LOOK_AROUND = textwrap.dedent("""
 
 
 @pytest.fixture
-def student(tmp_path):
-    opened = []
-
-    def open_submission(name="student", warm_workers=True):
+def student(tmp_path, open_submission):
+    def open_student(name="student", warm_workers=True):
         folder = tmp_path / name
         folder.mkdir()
         (folder / "q1.py").write_text(LOOK_AROUND)
-        submission = Submission(folder, memory_gb=2.0, import_timeout=60, warm=warm_workers)
-        opened.append(submission)
-        return submission
+        return open_submission(folder, memory_gb=2.0, import_timeout=60, warm=warm_workers)
 
-    yield open_submission
-    for submission in opened:
-        submission.close()
+    return open_student
 
 
 def _forked(submission):
