@@ -95,6 +95,7 @@ def test_the_student_page_shows_what_was_built_from_the_notebook():
     assert section in student_page(record, results, None, None)
 
 
+@pytest.mark.slow  # a whole hw9-grade run
 def test_hw9_grade_grades_a_class_of_notebooks(tmp_path):
     klass = tmp_path / "class"
     klass.mkdir()

@@ -176,6 +176,7 @@ def test_the_fork_server_exits_when_no_judge_holds_its_socket():
         os.kill(pid, 0)
 
 
+@pytest.mark.slow  # whole hw9-grade runs, as tests/test_containment.py's class run
 def test_every_judge_of_a_class_forks_its_workers_from_the_one_fork_server(tmp_path):
     """hw9-grade keeps its fork server alive from the first judge to the last (it is not a stray)."""
     from tests.batch_helpers import run_grade
@@ -194,6 +195,7 @@ def test_every_judge_of_a_class_forks_its_workers_from_the_one_fork_server(tmp_p
     assert code == 0 and results["extra_data"]["hw9"]["sandbox"]["description"].endswith("a fresh interpreter: warm workers are off")
 
 
+@pytest.mark.slow  # whole hw9-grade runs, as tests/test_containment.py's class run
 def test_a_fork_server_is_started_only_where_it_pays_off(tmp_path):
     """One TensorFlow import per class pays off for two submissions or more whose graded questions run Keras."""
     from tests.batch_helpers import REFERENCE_Q1, folder_submission, run_grade
