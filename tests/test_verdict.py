@@ -108,14 +108,18 @@ def _as_text(array):
     return np.vectorize(repr)(np.asarray(array, dtype=np.float64).tolist()).astype(str)
 
 
+def _filtered_as_text(image, kernel):
+    """The right filter output, written as strings."""
+    return _as_text(conv.filter2d(image, kernel))
+
+
 def test_golden_patch_refuses_numbers_written_as_strings():
     from graders.questions.q2 import checks as q2_checks
     from tests.test_invalid_arguments import ReferenceStudent
 
     # float("153.55555555555554") is the right centre: only the dtype tells it is not a number.
-    strings = lambda image, kernel: _as_text(conv.filter2d(image, kernel))  # noqa: E731
     with pytest.raises(CheckFailed) as caught:
-        q2_checks.test_golden_patch(ReferenceStudent(filter_cv2=strings), "filter_cv2", "blur")
+        q2_checks.test_golden_patch(ReferenceStudent(filter_cv2=_filtered_as_text), "filter_cv2", "blur")
     assert caught.value.diagnosis.mistake is generic.NON_NUMERIC and "dtype <U" in str(caught.value)
     with pytest.raises(CheckFailed) as caught:
         q2_checks.test_golden_patch(ReferenceStudent(filter_cv2=lambda image, kernel: np.array([["153.5"] * 3] * 3)), "filter_cv2", "blur")
@@ -126,8 +130,7 @@ def test_filter_agreement_refuses_a_string_array_on_either_side():
     from graders.questions.q2 import checks as q2_checks
     from tests.test_invalid_arguments import ReferenceStudent
 
-    oracle = lambda image, kernel: conv.filter2d(image, kernel)  # noqa: E731
-    strings = lambda image, kernel: _as_text(conv.filter2d(image, kernel))  # noqa: E731
+    oracle, strings = conv.filter2d, _filtered_as_text
     for answers in ({"filter_keras": oracle, "filter_cv2": strings}, {"filter_keras": strings, "filter_cv2": oracle}):
         with pytest.raises(CheckFailed) as caught:
             q2_checks.test_filter_agreement(ReferenceStudent(**answers), np.random.default_rng(0))
@@ -172,9 +175,13 @@ def test_a_layer_table_with_list_output_shapes_passes_as_the_contract_allows():
     from solutions import q4 as reference_q4
     from tests.test_invalid_arguments import ReferenceStudent
 
-    lists = lambda: [{**row, "output_shape": list(row["output_shape"])} for row in reference_q4.layer_table()]  # noqa: E731
+    def lists():
+        return [{**row, "output_shape": list(row["output_shape"])} for row in reference_q4.layer_table()]
+
+    def wrong():
+        return [{**row, "output_shape": [row["output_shape"][0] + 1, *row["output_shape"][1:]]} for row in reference_q4.layer_table()]
+
     for index in range(7):
         q4_checks.test_layer_table(ReferenceStudent(layer_table=lists), index)
-    wrong = lambda: [{**row, "output_shape": [row["output_shape"][0] + 1, *row["output_shape"][1:]]} for row in reference_q4.layer_table()]  # noqa: E731
     with pytest.raises(CheckFailed):
         q4_checks.test_layer_table(ReferenceStudent(layer_table=wrong), 1)
