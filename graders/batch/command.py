@@ -1,16 +1,14 @@
 """What `hw9-grade` does: find the submissions, grade what is new, write the gradebook and the report."""
-import argparse
 import dataclasses
-import enum
 import fcntl
-import math
 import os
 import signal
 import time
 from pathlib import Path
 
-from graders import layout as project_layout, questions
-from graders.batch import judges, store
+from graders import questions
+from graders.batch import cluster, judges, store
+from graders.batch.arguments import ExitCode, parse_arguments
 from graders.batch.fingerprint import grader_fingerprint
 from graders.batch.html_report import write_report
 from graders.batch.ids import printable
@@ -21,111 +19,10 @@ from graders.batch.results import names
 from graders.batch.runner import Runner, is_current, prepare, submission_fingerprint
 from graders.batch.store import Status
 from graders.judge import warm
-from graders.judge.settings import WORKER_MEMORY_GB
 
-DEFAULT_TIMEOUT = 600.0
 MEANINGFUL_WALL_SECONDS = 1.0  # below it, a run's throughput is noise
-
-
-class ExitCode(enum.IntEnum):
-    """hw9-grade's exit status; when several apply, the first listed in EPILOG wins."""
-
-    GRADED = 0  # every submission graded, none below --fail-under
-    BELOW_FAIL_UNDER = 1
-    USAGE = 2  # argparse's own code
-    NOT_GRADED = 3  # a submission is invalid, timed out or crashed
-    INTERNAL_ERROR = 4  # hw9-grade itself failed (graders/batch/cli.py)
-    INTERRUPTED = 130
-
-
-EPILOG = """\
-exit codes (the first that applies):
-  2    usage error, nothing graded: bad arguments, an unusable --out or --rubric,
-       another hw9-grade writing to --out, workers below --require-sandbox
-  130  interrupted (Ctrl-C, SIGTERM): what was graded stays, the next run grades the rest
-  4    hw9-grade itself failed (a traceback says where)
-  3    a submission was not graded: invalid, timeout or crashed
-  1    with --fail-under SCORE: a graded submission's total is below SCORE
-  0    every submission graded (and, with --fail-under, none below it)
-The codes 3 and 1 count every submission named here, those already graded included.
-
-environment:
-  HW9_CIFAR10  the CIFAR-10 data the --slow checks train on (a file or folder); the
-               judges inherit it. Without it those checks skip, saying where they looked.
-  The single-submission run's settings variables (HW9_RUBRIC, HW9_WORKER_MEMORY_GB, ...)
-  are not passed to the judges: hw9-grade's options set them, so the fingerprint knows.
-"""
 PRELOADED = "grading processes fork from this one"  # the line that says judges are forked (the corpus reads it)
 NOT_PRELOADED = "grading processes start as fresh interpreters"
-
-
-def _positive(kind):
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-        return value
-
-    return parse
-
-
-def _questions(text):
-    wanted = tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
-    unknown = [name for name in wanted if name not in questions.names()]
-    if unknown or not wanted:
-        raise argparse.ArgumentTypeError(f"expected questions among {','.join(questions.names())}, got {text!r}")
-    return wanted
-
-
-def _number(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
-    return value
-
-
-def parse_arguments(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="hw9-grade",
-        description="Grade many hw9 submissions in parallel into DIR/gradebook.csv, DIR/report.html and "
-        "a Gradescope results.json per student (DIR/students/<id>/). Re-running with the same --out "
-        "grades only what is new or changed.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("submissions", nargs="+", metavar="SUBMISSION", help="a submission folder, a .zip of one, or a folder of those (one per student)")
-    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder (created if needed)")
-    parser.add_argument("--jobs", type=_positive(int), default=available_cores(), help="submissions graded at once (default: CPU cores, %(default)s here)")
-    parser.add_argument("--timeout", type=_positive(float), default=DEFAULT_TIMEOUT, help="seconds allowed per submission (default %(default)g)")
-    parser.add_argument("--only", type=_questions, default=(), metavar="q1,q3", help="grade only these questions")
-    parser.add_argument("--force", action="store_true", help="regrade submissions already graded")
-    parser.add_argument("--fail-under", type=_number, metavar="SCORE", help="exit 1 when a graded submission's total score is below SCORE")
-    parser.add_argument("--grading-seed", type=int, default=0, metavar="N", help="seed of the graders' random cases (default 0)")
-    parser.add_argument("--rubric", type=Path, default=project_layout.DEFAULT_RUBRIC, metavar="FILE", help="rubric YAML: points, visibility, time limits (default: fixtures/rubric.yaml)")
-    parser.add_argument(
-        "--worker-memory-gb", type=_positive(float), default=WORKER_MEMORY_GB, metavar="GB",
-        help="address-space limit of each worker that runs student code, in GiB (default %(default)g)",
-    )
-    parser.add_argument("--slow", action="store_true", help="also run the slow checks: Q3 trained on CIFAR-10 from $HW9_CIFAR10 (see below)")
-    parser.add_argument(
-        "--require-sandbox", choices=judges.SANDBOX_LEVELS[::-1], default="none",
-        help="grade only if the workers that run student code get at least this sandbox (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--no-preload", dest="preload", action="store_false",
-        help="start every grading process as a fresh interpreter instead of forking one that has imported TensorFlow",
-    )
-    parser.add_argument(
-        "--no-warm-workers", dest="warm_workers", action="store_false",
-        help="start every worker that runs student code as a fresh interpreter instead of forking it from "
-             "a fork server that has imported TensorFlow once",
-    )
-    return parser, parser.parse_args(argv)
 
 
 def fail(parser, message):
@@ -273,8 +170,8 @@ def exit_code(students, records, fail_under=None):
     return ExitCode.GRADED, ""
 
 
-def grade(jobs, layout, options):
-    """Run the jobs with a progress display; return (interrupted, throughput line)."""
+def grade(jobs, layout, options, connection=None, cpus_per_judge=1.0):
+    """Run the jobs (here, or on the cluster of `connection`) with a progress display; return (interrupted, throughput line)."""
     progress = Progress(len(jobs))
     finished = []
 
@@ -286,7 +183,10 @@ def grade(jobs, layout, options):
     interrupted, started = False, time.monotonic()
     try:
         progress.start()
-        Runner(layout, options, on_record=recorded, on_idle=progress.tick).run(jobs)
+        if connection is None:
+            Runner(layout, options, on_record=recorded, on_idle=progress.tick).run(jobs)
+        else:
+            cluster.ClusterRunner(layout, options, recorded, progress.tick, connection, cpus_per_judge).run(jobs)
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -298,11 +198,27 @@ def grade(jobs, layout, options):
 def _options(parser, arguments):
     _check_rubric(parser, arguments.rubric)
     return judges.GradingOptions(
-        jobs=arguments.jobs, timeout=arguments.timeout, questions=arguments.only,
+        jobs=arguments.jobs or available_cores(), timeout=arguments.timeout, questions=arguments.only,
         seed=arguments.grading_seed, preload=arguments.preload, cores=available_cores(),
         require_sandbox=arguments.require_sandbox, rubric=arguments.rubric.absolute(),
-        worker_memory_gb=arguments.worker_memory_gb, slow=arguments.slow, warm_workers=arguments.warm_workers,
+        worker_memory_gb=arguments.worker_memory_gb, slow=arguments.slow, gpu=arguments.gpu, warm_workers=arguments.warm_workers,
     )
+
+
+def _join_cluster(parser, arguments, jobs, options):
+    """(connection, options) for grading on the cluster --cluster names; a usage error if it cannot."""
+    try:
+        connection = cluster.connect(arguments.cluster)
+    except cluster.ClusterError as error:
+        fail(parser, str(error))
+    problem = cluster.problem(jobs, options, connection)
+    if problem:
+        fail(parser, problem)
+    slots = arguments.jobs or max(1, int(connection.cpus // arguments.cpus_per_judge))
+    print(printable(f"grading on the {connection.describe(arguments.cluster)}: {slots} at a time, "
+                    f"{arguments.cpus_per_judge:g} CPU{'s' * (arguments.cpus_per_judge != 1)} each"))
+    # The nodes start their judges and workers themselves; nothing is preloaded or forked here.
+    return connection, dataclasses.replace(options, jobs=slots, cores=max(1, int(connection.cpus)), preload=False, warm_workers=options.warm_workers)
 
 
 def _summary(students, records):
@@ -340,21 +256,24 @@ def run(argv=None):
     for variable in judges.ignored_settings_variables():
         print(f"hw9-grade: {variable} is not passed to the judges; hw9-grade's options set what it sets")
     jobs, kept = plan(candidates, layout, options, arguments.force)
+    connection = None
+    if arguments.cluster is not None:
+        connection, options = _join_cluster(parser, arguments, jobs, options)
     print(printable(
         f"hw9-grade: {plural(len(candidates), 'submission')}, {len(kept)} already graded and unchanged, "
         f"{len(jobs)} to grade ({options.jobs} at a time, {options.timeout:g} s each) into {layout.out}"
     ))
     fork_server = None
-    why_cold = _why_not_warm(jobs, options)
+    why_cold = _why_not_warm(jobs, options) if connection is None else ""
     if why_cold and options.warm_workers:
         print(f"workers start as fresh interpreters: {why_cold}")
         options = dataclasses.replace(options, warm_workers=False)
-    if options.warm_workers:
+    if options.warm_workers and connection is None:
         fork_server, options = _start_fork_server(options, layout.out / "fork-server.log")
     if options.preload and any(not job.invalid for job in jobs):
         options = _preload(options)
     try:
-        interrupted, throughput_line = grade(jobs, layout, options)
+        interrupted, throughput_line = grade(jobs, layout, options, connection, arguments.cpus_per_judge)
     finally:
         if fork_server is not None:
             fork_server.close()

@@ -35,8 +35,12 @@ UNUSED_PLUGINS = ("-p", "no:hypothesispytest", "-p", "no:benchmark", "-p", "no:u
 PARTIAL_RESULTS = "results.partial.json"  # beside results.json, rewritten by the judge after every check
 LOG_TAIL_BYTES = 64 * 1024
 CIFAR10_ENV = "HW9_CIFAR10"  # graders/cifar10/data.py's PATH_ENV (importing it loads OpenCV)
-# With --slow: the slow checks too, never the GPU-only ones (pyproject's addopts deselect both).
+# Marker selections (pyproject's addopts deselect slow and gpu): --slow adds the CIFAR-10
+# training checks, --gpu the GPU-only ones; a cluster's training part runs only those.
 SLOW_SELECTION = "slow or not (slow or gpu)"
+GPU_SELECTION = "gpu or not (slow or gpu)"
+EVERY_SELECTION = "slow or gpu or not (slow or gpu)"
+TRAINING_SELECTIONS = {(True, False): "slow", (False, True): "gpu", (True, True): "slow or gpu"}
 # The pytest run's settings variables (HW9_RUBRIC...): hw9-grade passes its own options instead,
 # so that the grade fingerprint knows every setting a judge used.
 SETTINGS_VARIABLES = tuple(setting.environment for setting in settings.SETTINGS)
@@ -60,6 +64,8 @@ class GradingOptions:
     rubric: Path = layout.DEFAULT_RUBRIC
     worker_memory_gb: float = settings.WORKER_MEMORY_GB
     slow: bool = False  # also run the slow (CIFAR-10) checks
+    gpu: bool = False  # also run the GPU checks (they skip, saying why, without a GPU)
+    training_only: bool = False  # only the slow/gpu checks selected above (a cluster's GPU task)
     warm_workers: bool = True  # never changes a grade, so not fingerprinted
     fork_server_fd: int | None = None  # the class's fork server, inherited by every judge
     fork_server_pid: int | None = None
@@ -78,7 +84,9 @@ class GradingOptions:
             "questions": sorted(self.questions), "seed": self.seed, "worker_memory_gb": self.worker_memory_gb,
             "rubric": hashlib.sha256(Path(self.rubric).read_bytes()).hexdigest(), "slow": self.slow,
         }
-        if self.slow:  # the data the slow checks train on, or none (they skip)
+        if self.gpu:  # only when set, so that grades stored before --gpu existed stay current
+            chosen["gpu"] = True
+        if self.slow or self.gpu:  # the data the slow checks train on, or none (they skip)
             chosen["cifar10"] = os.environ.get(CIFAR10_ENV, "")
         return chosen
 
@@ -95,9 +103,17 @@ def judge_arguments(submission, staging, options):
     ]
     if options.questions:
         arguments += ["--questions", ",".join(options.questions)]
-    if options.slow:
-        arguments += ["-m", SLOW_SELECTION]
+    selection = marker_selection(options)
+    if selection:
+        arguments += ["-m", selection]
     return arguments
+
+
+def marker_selection(options):
+    """The judge's `-m` expression for these options; "" for the default (neither slow nor gpu)."""
+    if options.training_only:
+        return TRAINING_SELECTIONS.get((options.slow, options.gpu), "")
+    return {(True, False): SLOW_SELECTION, (False, True): GPU_SELECTION, (True, True): EVERY_SELECTION}.get((options.slow, options.gpu), "")
 
 
 def ignored_settings_variables():

@@ -4,7 +4,8 @@ The judge (graders/plugin.py) writes `results.json` once every check has run and
 after every check, `results.partial.json`, both with `extra_data.hw9` = {sandbox:
 {level, description} or null, running: the check under way or null, disturbed: null or
 why, internal_errors: [check names], notebook: null or {name, summary: [lines], modules:
-{q1: source}} or {error}}. Results from before those keys, or with odd
+{q1: source}} or {error}}; graded on a cluster, also cluster: [{node, worker_pid, training}]
+(graders/batch/merge.py). Results from before those keys, or with odd
 values in them, read as: sandbox unknown, nothing running, not disturbed, no errors.
 """
 import json

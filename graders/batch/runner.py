@@ -98,7 +98,7 @@ def prepare(candidate, layout, fingerprint):
     return job
 
 
-def _reason(job, reason):
+def reason_with_note(job, reason):
     return f"{reason}; {job.note}" if job.note else reason
 
 
@@ -147,7 +147,7 @@ def finish(job, layout, options, outcome, cpu_seconds=0.0):
         cpu_seconds += results.hw9_data(outcome.results).forked_worker_cpu
     moves = moved_paths(job, layout)
     record = store.Record(
-        student=job.student, status=outcome.status, reason=_reason(job, relocated(outcome.reason, moves)),
+        student=job.student, status=outcome.status, reason=reason_with_note(job, relocated(outcome.reason, moves)),
         source=str(job.source.absolute()), fingerprint=job.fingerprint if outcome.status is not Status.CRASHED else "",
         seconds=round(seconds, 2), cpu_seconds=round(cpu_seconds, 2), timeout=options.timeout, sandbox=outcome.sandbox,
     )

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from graders import questions
-from graders.batch import command, store
+from graders.batch import arguments, command, store
 from graders.batch.ids import student_id
 from graders.batch.processes import available_cores
 from graders.batch.results import question_scores, read_results
@@ -28,7 +28,7 @@ from graders.selftest.compare import SCORE_TOLERANCE, Difference, DifferenceKind
 from graders.selftest.expectations import CorpusEntry, EntryKind, absent_questions, copy_entry
 
 HW9_GRADE = (sys.executable, "-m", "graders.batch.cli")
-DEFAULT_TIMEOUT = command.DEFAULT_TIMEOUT  # hw9-grade's own limit per submission
+DEFAULT_TIMEOUT = arguments.DEFAULT_TIMEOUT  # hw9-grade's own limit per submission
 STOP_GRACE_SECONDS = 30.0  # after SIGTERM (hw9-grade then kills its judges), before SIGKILL
 LOG_TAIL_BYTES = 4000
 
