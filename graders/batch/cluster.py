@@ -192,8 +192,8 @@ class ClusterRunner:
         task = ray.remote(remote.grade_on_node)
         cores = max(1, math.ceil(self.cpus_per_judge))
         self._main_task = task.options(num_cpus=self.cpus_per_judge, max_retries=self.retries, retry_exceptions=False)
-        self._training_task = task.options(num_cpus=1, num_gpus=1, max_retries=self.retries, retry_exceptions=False)
-        self._cores = {False: cores, True: 1}
+        self._training_task = task.options(num_cpus=self.cpus_per_judge, num_gpus=1, max_retries=self.retries, retry_exceptions=False)
+        self._cores = {False: cores, True: cores}
         self._rubric = Path(self.options.rubric).read_bytes()
         from graders.batch.fingerprint import grader_fingerprint
 
