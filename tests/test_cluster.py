@@ -20,7 +20,8 @@ from tests.batch_helpers import HW9_GRADE, PROJECT_ROOT, gradebook, run_grade, z
 
 ray = pytest.importorskip("ray", reason="Ray is the cluster extra (pip install 'hw9-grader[cluster]')")
 CORPUS = PROJECT_ROOT / "fixtures" / "submissions"
-CLASS_ENTRIES = ("valid-functional-oneliners", "q1-minmax-swapped", "q4-padding-once", "hostile-sigsegv", "notebook-helper-after-use")
+CLASS_ENTRIES = ("valid-functional-oneliners", "q1-minmax-swapped", "q4-padding-once", "hostile-sigsegv", "hostile-class-attacker",
+                 "notebook-helper-after-use")
 RAY_BIN = Path(sys.executable).with_name("ray")
 
 
@@ -250,6 +251,11 @@ def test_a_class_graded_on_ray_gets_the_local_grades(ray_cluster, a_class, tmp_p
     for student in gradebook(tmp_path / "ray"):
         hw9 = json.loads((tmp_path / "ray" / "students" / student / "results.json").read_text()).get("extra_data", {}).get("hw9", {})
         assert student == "empty" or [part["training"] for part in hw9["cluster"]] == [False]
+    committed = {path: path.stat().st_mtime_ns for path in (tmp_path / "ray" / "students").glob("*/record.json")}
+    again = subprocess.run([*HW9_GRADE, str(folder), "--out", str(tmp_path / "ray"), "--cluster", f"ray:{address}"],
+                           cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 3 and gradebook(tmp_path / "ray") == gradebook(local), again.stdout + again.stderr
+    assert {path: path.stat().st_mtime_ns for path in committed} == committed  # nothing regraded: the store is the local one
 
 
 def _grading_tasks():

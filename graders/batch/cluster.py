@@ -190,10 +190,9 @@ class ClusterRunner:
 
     def _prepare_tasks(self, ray, training_jobs):
         task = ray.remote(remote.grade_on_node)
-        cores = max(1, math.ceil(self.cpus_per_judge))
+        self._cores = max(1, math.ceil(self.cpus_per_judge))  # the node's threads per judge
         self._main_task = task.options(num_cpus=self.cpus_per_judge, max_retries=self.retries, retry_exceptions=False)
         self._training_task = task.options(num_cpus=self.cpus_per_judge, num_gpus=1, max_retries=self.retries, retry_exceptions=False)
-        self._cores = {False: cores, True: cores}
         self._rubric = Path(self.options.rubric).read_bytes()
         from graders.batch.fingerprint import grader_fingerprint
 
@@ -212,7 +211,7 @@ class ClusterRunner:
             cifar10_name=self._cifar10_name if training else "", cifar10_digest=self._cifar10_digest if training else "",
         )
         function = self._training_task if training else self._main_task
-        ref = function.remote(task, self._cifar10_ref if training else None, self._cores[training])
+        ref = function.remote(task, self._cifar10_ref if training else None, self._cores)
         limit = self.options.timeout + remote.NODE_MARGIN_SECONDS + DISPATCH_MARGIN_SECONDS
         self.parts[ref] = Part(job, training, ref, time.monotonic() + limit)
 
