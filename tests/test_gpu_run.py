@@ -41,6 +41,7 @@ def _check_complete_run(finished, output, report_dir):
     assert sorted(path.name for path in report_dir.iterdir()) == ["full-search-trials.csv", "full-search-trials.png"]
 
 
+@pytest.mark.slow  # a whole search and retrain, if tiny (21 s): .ci/run runs it
 def test_gpu_check_runs_end_to_end_on_a_tiny_set(tmp_path, tiny_cifar):
     finished, output, report_dir = _run_gpu_check(
         tmp_path, tiny_cifar, "--max-epochs", "2", "--train-images", "30", "--val-images", "10", "--retrain-epochs", "1", "--batch-size", "8",

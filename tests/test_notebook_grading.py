@@ -23,6 +23,7 @@ def grade(submission, tmp_path, *args):
     return json.loads(results.read_text()), run
 
 
+@pytest.mark.slow  # two whole gradings (34 s): .ci/run runs it, the default suite stays under its budget
 def test_the_reference_as_a_colab_notebook_grades_as_the_folder_does_check_by_check(tmp_path):
     from_notebook, _ = grade(REFERENCE_NOTEBOOK, tmp_path / "notebook")
     from_folder, _ = grade(layout.REFERENCE_SUBMISSION, tmp_path / "folder")

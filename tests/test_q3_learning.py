@@ -19,25 +19,36 @@ CANNOT_LEARN = {
 }
 
 
-def _grade_slow_checks(entry, checks, grade_json):
+def _start_grading(entry, checks, grade_json):
     selection = " or ".join(check.split(".", 1)[1] for check in checks)
     command = [
         sys.executable, "-m", "pytest", "graders/questions/q3/checks_cifar.py", "-m", "slow", "-k", selection,
         "--submission", str(CORPUS_DIR / entry), "--grade-json", str(grade_json), "-q", "-p", "no:cacheprovider",
     ]
-    finished = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=1800, check=False)
-    assert grade_json.is_file(), f"no results.json (exit {finished.returncode}):\n{(finished.stdout + finished.stderr)[-3000:]}"
-    return {test["name"]: test for test in json.loads(grade_json.read_text())["tests"]}
+    return subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """Every entry's training checks, graded at once: one training uses under two cores, two fill them."""
+    missing = training.cifar10_missing_reason()
+    if missing:
+        pytest.skip(f"no CIFAR-10: {missing}")
+    folder = tmp_path_factory.mktemp("q3-learning")
+    running = {entry: _start_grading(entry, checks, folder / f"{entry}.json") for entry, checks in CANNOT_LEARN.items()}
+    tests = {}
+    for entry, process in running.items():
+        output, _ = process.communicate(timeout=1800)
+        grade_json = folder / f"{entry}.json"
+        assert grade_json.is_file(), f"{entry}: no results.json (exit {process.returncode}):\n{output[-3000:]}"
+        tests[entry] = {test["name"]: test for test in json.loads(grade_json.read_text())["tests"]}
+    return tests
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("entry", sorted(CANNOT_LEARN))
-def test_a_model_that_cannot_learn_fails_the_training_checks(entry, tmp_path):
-    missing = training.cifar10_missing_reason()
-    if missing:
-        pytest.skip(f"no CIFAR-10: {missing}")
-    expected = CANNOT_LEARN[entry]
-    tests = _grade_slow_checks(entry, expected, tmp_path / "results.json")
+def test_a_model_that_cannot_learn_fails_the_training_checks(entry, graded):
+    expected, tests = CANNOT_LEARN[entry], graded[entry]
     for check, keyword in expected.items():
         assert check in tests, f"{check} was not graded; graded: {sorted(tests)}"
         assert tests[check]["status"] == "failed", f"{entry}: {check} passed:\n{tests[check]['output']}"

@@ -203,8 +203,12 @@ class ClusterRunner:
 
     def _dispatch(self, ray, job, training):
         job.started = job.started or time.monotonic()
-        options = replace(self.options, slow=self.options.slow and training, gpu=self.options.gpu and training,
-                          training_only=training, questions=("q3",) if training else self.options.questions)
+        if training:
+            options = replace(self.options, training_only=True, questions=("q3",))
+        elif has_training_part(job, self.options):
+            options = replace(self.options, slow=False, gpu=False)
+        else:  # no Q3 to train: its training checks fail at once, here, as in a local run
+            options = self.options
         task = remote.NodeTask(
             student=job.student, submission=remote.zip_folder(job.submission, remote.ZipLimits().max_bytes),
             rubric=self._rubric, options=remote.options_fields(options), code_fingerprint=self._code,

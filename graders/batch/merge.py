@@ -40,8 +40,11 @@ def unpack(result, folder, moves):
     return record
 
 
-def merged_results(main, extra):
-    """`main` results with `extra`'s checks added: scores, maxima, output, time and hw9 data summed."""
+def merged_results(main, extra, note=""):
+    """`main` results with `extra`'s checks added: scores, maxima, time and hw9 data summed.
+
+    The output stays `main`'s (what ran where: the same for both), with `note` after it.
+    """
     hw9, other = results.hw9_data(main), results.hw9_data(extra)
     order = {name: index for index, name in enumerate(questions.names())}
     tests = [*main.get("tests", []), *extra.get("tests", [])]
@@ -52,8 +55,7 @@ def merged_results(main, extra):
         "max_score": round(float(main.get("max_score", 0.0)) + float(extra.get("max_score", 0.0)), 4),
         "execution_time": round(float(main.get("execution_time", 0.0)) + float(extra.get("execution_time", 0.0)), 2),
     }
-    outputs = [str(part.get("output", "")).strip() for part in (main, extra)]
-    merged["output"] = "\n".join(text for text in outputs if text)
+    merged["output"] = "\n".join(text for text in (str(main.get("output", "")).strip(), note) if text)
     extra_data = dict(main.get("extra_data") or {})
     extra_data["hw9"] = {
         **(extra_data.get("hw9") or {}),
@@ -94,10 +96,10 @@ def _commit_results(layout, options, job, main, training_parts):
             continue
         folder = job.scratch / f"training-{number}"
         extra = unpack(part.result, folder, node_moves(job, layout, part.result))
-        graded = merged_results(graded, results.read_results(folder / "results.json") or {})
+        note = f"Q3's training checks: {extra.reason}" if extra.status is not Status.GRADED else ""
+        graded = merged_results(graded, results.read_results(folder / "results.json") or {}, note)
         status, cpu = _worse(status, extra.status), cpu + extra.cpu_seconds
-        if extra.status is not Status.GRADED:
-            reasons.append(f"Q3's training checks: {extra.reason}")
+        reasons += [note] if note else []
         with open(job.staging / "grading.log", "ab") as log:
             log.write(TRAINING_LOG_HEADER.format(node=part.result.node).encode() + (folder / "grading.log").read_bytes())
     if status is Status.GRADED:
