@@ -77,7 +77,10 @@ def connect(spec):
         try:
             ray.init(address=spec.address or None, log_to_driver=False, **settings)
         except Exception as error:  # ConnectionError, a wrong address, a version mismatch
-            raise ClusterError(f"--cluster {spec.label}: cannot join the Ray cluster ({type(error).__name__}: {error})") from None
+            hint = "" if os.environ.get("RAY_AUTH_MODE") else (
+                "; a cluster with token authentication (Ray 2.59 and later start one so) also wants RAY_AUTH_MODE=token "
+                "and its token in ~/.ray/auth_token or RAY_AUTH_TOKEN")
+            raise ClusterError(f"--cluster {spec.label}: cannot join the Ray cluster ({type(error).__name__}: {error}){hint}") from None
     resources = ray.cluster_resources()
     nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
     return Connection(ray, float(resources.get("CPU", 0)), float(resources.get("GPU", 0)), nodes)
