@@ -9,6 +9,7 @@ commits the student's folder there. The task returns that folder as zip bytes; t
 driver commits it.
 """
 import dataclasses
+import functools
 import hashlib
 import io
 import json
@@ -123,12 +124,18 @@ def node_cifar10(name, digest, data_ref):
     return target, True
 
 
-def grade_on_node(task, data_ref=None, cores=1):
-    """The Ray task's body: grade `task` on this node and return a NodeResult."""
+@functools.cache
+def code_fingerprint():
+    """This node's grader code and library versions, hashed once per Ray worker (its modules are loaded once too)."""
     from graders.batch.fingerprint import grader_fingerprint
 
+    return grader_fingerprint({})
+
+
+def grade_on_node(task, data_ref=None, cores=1):
+    """The Ray task's body: grade `task` on this node and return a NodeResult."""
     node = socket.gethostname()
-    if grader_fingerprint({}) != task.code_fingerprint:
+    if code_fingerprint() != task.code_fingerprint:
         raise NodeMismatch(f"node {node} has other hw9-grader code or library versions than the driver: install the same on every node")
     environment = {}
     if task.cifar10_name and data_ref:
