@@ -163,7 +163,7 @@ def _write_partial(config):
     state = state_of(config)
     path = _partial_path(state)
     if path is not None:
-        write_json_atomically(path, _grade_report(state).gradescope())
+        write_json_atomically(path, _grade_report(state).gradescope(), indent=None)
 
 
 def _grade_report(state):

@@ -121,14 +121,18 @@ def _umask():
     return mask
 
 
-def write_json_atomically(path, data):
-    """Write to a temporary file beside `path`, then rename: never a half-written file."""
+def write_json_atomically(path, data, indent=2):
+    """Write to a temporary file beside `path`, then rename: never a half-written file.
+
+    `indent=None` writes one line with json's C encoder, about ten times faster than
+    indenting (which runs the pure-Python encoder): for files only programs read.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
         with os.fdopen(handle, "w") as stream:
-            json.dump(data, stream, indent=2)
+            stream.write(json.dumps(data, indent=indent))
         os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600: the instructor's group reads grades too
         os.replace(temporary, path)
     except BaseException:

@@ -63,8 +63,9 @@ def get(name):
     raise ValueError(f"unknown question {name!r}: expected one of {', '.join(names())}")
 
 
+@functools.lru_cache(maxsize=None)
 def question_of_path(path):
-    """The question whose folder holds `path`, or None."""
+    """The question whose folder holds `path`, or None (cached: every hook of every check asks)."""
     path = Path(path).resolve()
     for question in all_questions():
         if question.folder in path.parents:
