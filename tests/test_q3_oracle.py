@@ -148,6 +148,22 @@ def test_the_judge_counts_hyperband_trials_and_refuses_settings_it_cannot_simula
     assert count is None and "hyperband_iterations" in why
 
 
+
+@pytest.mark.parametrize("max_epochs, factor, iterations", [(4, 3, 1), (10, 3, 2), (27, 2, 1)], ids=lambda value: str(value))
+def test_the_unsaved_oracle_schedules_every_trial_as_keras_tuners_own(tmp_path, max_epochs, factor, iterations):
+    import keras_tuner
+
+    def trials(oracle_class, folder):
+        oracle = oracle_class(objective=keras_tuner.Objective("val_accuracy", "max"), max_epochs=max_epochs, factor=factor,
+                              hyperband_iterations=iterations, hyperparameters=spec.contract_hyperparameters(), seed=0)
+        oracle._set_project_dir(str(folder), "count")
+        return q3_judge.count_trials(oracle)
+
+    unsaved = trials(q3_judge._unsaved_hyperband_oracle(), tmp_path / "unsaved")
+    assert unsaved == trials(keras_tuner.oracles.HyperbandOracle, tmp_path / "stock")
+    assert len(unsaved) > max_epochs // factor
+    assert not (tmp_path / "unsaved").exists() or not any((tmp_path / "unsaved").rglob("trial.json"))
+
 # ---------------------------------------------------------------- the named rules
 def _calls(*kinds, rates=()):
     rates = iter(rates)

@@ -227,13 +227,32 @@ def hyperband_trial_count(max_epochs, factor, hyperband_iterations, space_config
     return _count(max_epochs, factor, hyperband_iterations, space_json)
 
 
+@functools.cache
+def _unsaved_hyperband_oracle():
+    """keras-tuner's HyperbandOracle, its scheduling untouched, that writes no trial or oracle files.
+
+    Saving only persists the state for a later `reload()`; counting never reloads, and the
+    files cost a third of the count (two JSON writes per trial through TensorFlow's gfile).
+    """
+    import keras_tuner
+
+    class UnsavedHyperbandOracle(keras_tuner.oracles.HyperbandOracle):
+        def save(self):
+            pass
+
+        def _save_trial(self, trial):
+            pass
+
+    return UnsavedHyperbandOracle
+
+
 @functools.lru_cache(maxsize=16)
 def _count(max_epochs, factor, hyperband_iterations, space_json):
     import keras_tuner
 
     with tempfile.TemporaryDirectory(prefix="hw9-oracle-") as folder, contextlib.redirect_stdout(io.StringIO()):
         try:
-            oracle = keras_tuner.oracles.HyperbandOracle(
+            oracle = _unsaved_hyperband_oracle()(
                 objective=keras_tuner.Objective("val_accuracy", "max"), max_epochs=max_epochs, factor=factor,
                 hyperband_iterations=hyperband_iterations, hyperparameters=keras_tuner.HyperParameters.from_config(json.loads(space_json)), seed=0,
             )
