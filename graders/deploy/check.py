@@ -36,9 +36,11 @@ def _withheld(rubric_path, check_notes, wanted):
     """{(question, visibility): [checks, points]} of the checks not run because students do not see them."""
     import yaml
 
+    from graders.judge import yaml_data
+
     counts = {}
     try:
-        shipped = yaml.safe_load(Path(rubric_path).read_text()).get("withheld") or {}
+        shipped = yaml_data.read(rubric_path).get("withheld") or {}
     except (OSError, AttributeError, yaml.YAMLError):
         shipped = {}
     for question, by_visibility in shipped.items():

@@ -24,6 +24,7 @@ import yaml
 
 from graders import layout, questions
 from graders.deploy import bundles
+from graders.judge import yaml_data
 from graders.judge.rubric import load_rubric
 
 STUDENT_RUBRIC = "graders/deploy/student_rubric.yaml"  # inside the package: hw9-check's rubric when present
@@ -117,7 +118,7 @@ def _replace_points(source, points):
 
 def student_rubric_text(rubric_path):
     """The rubric of the visible checks, with what was withheld counted per question (no names)."""
-    data = yaml.safe_load(Path(rubric_path).read_text())
+    data = yaml_data.read(rubric_path)
     rubric = load_rubric(rubric_path)
     withheld = withheld_checks(rubric)
     counts = {}

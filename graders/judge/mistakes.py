@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
+
+from graders.judge import yaml_data
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class Catalogue:
     def load(cls, path, prefixes):
         """The catalogue declared in the YAML file `path`: `CONSTANT: {id, title, hint}` per entry, in order."""
         path = Path(path)
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml_data.read(path)
         if not isinstance(data, dict):
             raise ValueError(f"{path.name}: a mistake catalogue is a mapping of CONSTANT: {{id, title, hint}}, got {type(data).__name__}")
         catalogue = cls(prefixes)

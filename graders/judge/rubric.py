@@ -8,8 +8,7 @@ to the points its descriptor gives it.
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from graders.judge import yaml_data
 from graders.judge.settings import CALL_TIMEOUT_S, IMPORT_TIMEOUT_S
 
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
@@ -68,7 +67,7 @@ class Rubric:
 
 def load_rubric(path):
     path = Path(path)
-    data = yaml.safe_load(path.read_text())
+    data = yaml_data.read(path)
     if not isinstance(data, dict) or not isinstance(data.get("checks"), dict):
         raise RubricError(f"{path}: expected a mapping with a 'checks' section")
     defaults = data.get("defaults", {})

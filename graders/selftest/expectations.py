@@ -31,6 +31,7 @@ import yaml
 
 from graders import layout, questions
 from graders.batch.inputs import questions_present
+from graders.judge import yaml_data
 from graders.judge.sources import notebook_in
 from graders.layout import CORPUS_DIR
 
@@ -196,7 +197,7 @@ def load_entry(path):
     if not expected_file.is_file():
         raise CorpusError(f"{path}: no expected.yaml")
     try:
-        data = yaml.safe_load(expected_file.read_text())
+        data = yaml_data.read(expected_file)
     except yaml.YAMLError as error:
         raise CorpusError(f"{expected_file}: not valid YAML: {error}") from None
     expected = parse_expectation(data, expected_file)
