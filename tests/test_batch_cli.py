@@ -121,7 +121,7 @@ def test_usage_errors_exit_2_before_grading(tmp_path, monkeypatch, capsys):
 
 
 def test_a_failure_of_hw9_grade_itself_exits_4(monkeypatch, capsys):
-    def broken(argv):
+    def broken(argv, hosted=None):
         raise RuntimeError("a bug")
 
     monkeypatch.setattr(command, "run", broken)

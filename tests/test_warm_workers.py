@@ -139,7 +139,7 @@ def test_a_fork_server_that_finds_forking_unsafe_refuses_and_says_why(tmp_path, 
     pid = os.fork()
     if pid == 0:  # a fork server whose trial fork failed
         ours.close()
-        zygote._quietly_import = lambda names: ""
+        zygote.quietly_import = lambda names: ""
         zygote._try_a_fork = lambda: "a forked child could not use TensorFlow, NumPy and OpenCV"
         zygote.serve(theirs)
         os._exit(0)

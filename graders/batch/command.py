@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from graders import questions
-from graders.batch import cluster, judges, store
+from graders.batch import cluster, host, judges, store
 from graders.batch.arguments import ExitCode, parse_arguments
 from graders.batch.fingerprint import grader_fingerprint
 from graders.batch.html_report import write_report
@@ -104,14 +104,17 @@ def plan(candidates, layout, options, force):
     return jobs, kept
 
 
-def _preload(options):
+def _preload(options, hosted):
     """Fork judges from this process once it has imported their libraries, if it can."""
     started = time.monotonic()
     why_not = judges.preload_libraries()
     if why_not:
         print(f"{NOT_PRELOADED}: {why_not}")
         return dataclasses.replace(options, preload=False)
-    print(f"{PRELOADED}, which imported TensorFlow and Keras in {time.monotonic() - started:.0f} s")
+    if hosted:
+        print(f"{PRELOADED}, which had imported TensorFlow and Keras before forking the fork server")
+    else:
+        print(f"{PRELOADED}, which imported TensorFlow and Keras in {time.monotonic() - started:.0f} s")
     return options
 
 
@@ -125,15 +128,18 @@ def _why_not_warm(jobs, options):
     return ""
 
 
-def _start_fork_server(options, log_path):
+def _start_fork_server(options, log_path, hosted=None):
     """One fork server for the class: every judge's workers fork from it (its control socket is inherited)."""
-    try:
-        server = warm.start_fork_server(log_path)
-    except OSError as error:
-        print(f"workers start as fresh interpreters: the fork server could not start ({error})")
-        return None, dataclasses.replace(options, warm_workers=False)
+    if hosted is not None:
+        server, how = hosted, "forked from hw9-grade before it read its options (one TensorFlow import for both)"
+    else:
+        try:
+            server, how = warm.start_fork_server(log_path), "that imports TensorFlow once"
+        except OSError as error:
+            print(f"workers start as fresh interpreters: the fork server could not start ({error})")
+            return None, dataclasses.replace(options, warm_workers=False)
     os.set_inheritable(server.control.fileno(), True)  # kept by judges started with exec (--no-preload)
-    print("workers fork from one fork server that imports TensorFlow once (--no-warm-workers: a fresh interpreter each)")
+    print(f"workers fork from one fork server {how} (--no-warm-workers: a fresh interpreter each)")
     return server, dataclasses.replace(options, fork_server_fd=server.control.fileno(), fork_server_pid=server.process.pid)
 
 
@@ -233,7 +239,16 @@ def _summary(students, records):
     return line
 
 
-def run(argv=None):
+def run(argv=None, hosted=None):
+    """hw9-grade; `hosted` is the fork server graders/batch/host.py started, used or closed here."""
+    try:
+        return _run(argv, hosted)
+    finally:
+        if hosted is not None:
+            hosted.close()
+
+
+def _run(argv, hosted):
     parser, arguments = parse_arguments(argv)
     layout = store.Layout(arguments.out)
     options = _options(parser, arguments)
@@ -268,10 +283,12 @@ def run(argv=None):
     if why_cold and options.warm_workers:
         print(f"workers start as fresh interpreters: {why_cold}")
         options = dataclasses.replace(options, warm_workers=False)
+    if hosted is not None:
+        hosted.log_path = layout.out / host.LOG_NAME
     if options.warm_workers and connection is None:
-        fork_server, options = _start_fork_server(options, layout.out / "fork-server.log")
+        fork_server, options = _start_fork_server(options, layout.out / host.LOG_NAME, hosted)
     if options.preload and any(not job.invalid for job in jobs):
-        options = _preload(options)
+        options = _preload(options, hosted is not None)
     try:
         interrupted, throughput_line = grade(jobs, layout, options, connection, arguments.cpus_per_judge)
     finally:

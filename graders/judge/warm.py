@@ -59,7 +59,7 @@ class ForkServer:
             shutil.rmtree(self.home, ignore_errors=True)
 
 
-def _environment(home):
+def fork_server_environment(home):
     """The fork server's environment: the worker's allowlist, its own empty home, one thread per library."""
     return jail.allowed_environment({
         "HOME": home, "KERAS_HOME": os.path.join(home, ".keras"), "TMPDIR": home, "MPLCONFIGDIR": home,
@@ -75,7 +75,7 @@ def start_fork_server(log_path=os.devnull):
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "graders.worker.zygote", str(theirs.fileno())], pass_fds=(theirs.fileno(),),
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=_environment(home), cwd=home, start_new_session=True,
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=fork_server_environment(home), cwd=home, start_new_session=True,
         )
     theirs.close()
     return ForkServer(ours, process, home)

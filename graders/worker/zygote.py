@@ -56,7 +56,7 @@ def _libc():
     return ctypes.CDLL(None, use_errno=True)
 
 
-def _quietly_import(names):
+def quietly_import(names):
     """Import `names` with fd 2 silenced (TensorFlow's C++ start-up lines); "" or why one failed."""
     saved = os.dup(2)
     with tempfile.TemporaryFile() as sink:
@@ -185,7 +185,7 @@ def _reap(signum, frame):
 
 def serve(control):
     """Fork a keeper for every reply socket received, until every judge has closed the control socket."""
-    refused = _quietly_import(LIBRARIES) or _try_a_fork()
+    refused = quietly_import(LIBRARIES) or _try_a_fork()
     signal.signal(signal.SIGCHLD, _reap)
     while True:
         try:
