@@ -42,12 +42,12 @@ def run_grade(*arguments, timeout=300, **popen):
     return completed.returncode, completed.stdout + completed.stderr
 
 
-def start_grade(*arguments):
+def start_grade(*arguments, **popen):
     """Start hw9-grade in a process group of its own (so the test can kill the group)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
     return subprocess.Popen(
         [*HW9_GRADE, *map(str, arguments)], cwd=PROJECT_ROOT, env=env, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **popen,
     )
 
 

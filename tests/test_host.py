@@ -36,6 +36,16 @@ def _fork_server_of(pid, deadline):
     raise AssertionError(f"no fork server appeared under hw9-grade (pid {pid})")
 
 
+def _open_files(pid):
+    files = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            files.add(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except OSError:
+            continue
+    return files
+
+
 def _memory_holds(pid, needles):
     """Which of `needles` (bytes) occur anywhere in the readable memory of process `pid`."""
     found, overlap = set(), max(map(len, needles))
@@ -65,12 +75,14 @@ def test_the_fork_server_is_forked_before_hw9_grade_reads_its_seed_environment_o
     rubric = tmp_path / f"rubric-{secrets.token_hex(8)}.yaml"
     rubric.write_bytes(layout.DEFAULT_RUBRIC.read_bytes())
     token, seed = f"hw9-host-secret-{secrets.token_hex(12)}", str(10**11 + secrets.randbelow(10**11))
+    handed_read, handed = os.pipe()  # an fd hw9-grade's own parent lets it inherit
     os.environ["HW9_TEST_SECRET"] = token
     try:
         grading = start_grade(tmp_path / "class", "--out", tmp_path / "out", "--only", "q2", "--jobs", "2",
-                              "--grading-seed", seed, "--rubric", rubric)
+                              "--grading-seed", seed, "--rubric", rubric, pass_fds=(handed,))
     finally:
         del os.environ["HW9_TEST_SECRET"]
+        os.close(handed)
     try:
         deadline = time.monotonic() + 120
         server = _fork_server_of(grading.pid, deadline)
@@ -82,10 +94,13 @@ def test_the_fork_server_is_forked_before_hw9_grade_reads_its_seed_environment_o
         assert _memory_holds(server, needles) == set()
         environment = Path(f"/proc/{server}/environ").read_bytes()
         assert token.encode() not in environment and b"HW9_TEST_SECRET" not in environment
+        pipe = f"pipe:[{os.fstat(handed_read).st_ino}]"
+        assert pipe not in _open_files(server), "the fork server inherited an fd hw9-grade was handed"
         assert re.search(rb"graders\.batch\.host", Path(f"/proc/{grading.pid}/cmdline").read_bytes())
     finally:
         os.killpg(grading.pid, signal.SIGKILL)
         grading.wait()
+        os.close(handed_read)
 
 
 def test_the_forked_fork_server_is_waited_for_and_its_log_kept(tmp_path):

@@ -82,7 +82,12 @@ class HostedForkServer(warm.ForkServer):
 
 def relaunch(argv):
     """Re-execute this process as the host running hw9-grade `argv`; returns only if it cannot."""
-    home = tempfile.mkdtemp(prefix="hw9-zygote-")
+    if not sys.executable:
+        return
+    try:
+        home = tempfile.mkdtemp(prefix="hw9-zygote-")
+    except OSError:
+        return
     try:
         with tempfile.TemporaryFile(dir=home) as saved:
             # ensure_ascii keeps names that are not UTF-8 (surrogate escapes) as they were
@@ -90,12 +95,24 @@ def relaunch(argv):
             saved.flush()
             fd = os.dup(saved.fileno())
         os.lseek(fd, 0, os.SEEK_SET)
-        os.set_inheritable(fd, True)
+        _inherit_only(fd)
         sys.stdout.flush()
         sys.stderr.flush()
         os.execve(sys.executable, [sys.executable, "-m", __name__, str(fd), home], warm.fork_server_environment(home))
     except OSError:
         shutil.rmtree(home, ignore_errors=True)
+
+
+def _inherit_only(kept):
+    """Make `kept` and the standard streams the only fds the host (and so its fork server) inherits."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2 and fd != kept:
+            try:
+                os.set_inheritable(fd, False)
+            except OSError:  # the listing's own fd, closed by now
+                pass
+    os.set_inheritable(kept, True)
 
 
 def _serve(saved_fd, theirs, ours):
