@@ -197,12 +197,18 @@ def test_every_judge_of_a_class_forks_its_workers_from_the_one_fork_server(tmp_p
 
 @pytest.mark.slow  # whole hw9-grade runs, as tests/test_containment.py's class run
 def test_a_fork_server_is_started_only_where_it_pays_off(tmp_path):
-    """One TensorFlow import per class pays off for two submissions or more whose graded questions run Keras."""
+    """A fork server of its own (--no-preload) pays off for two submissions or more whose graded
+    questions run Keras; the one forked from hw9-grade (the default) costs no import of its own,
+    so even one submission's worker forks from it."""
     from tests.batch_helpers import REFERENCE_Q1, folder_submission, run_grade
 
     for name in ("ann", "ben"):
         folder_submission(tmp_path / "class", name, REFERENCE_Q1)
-    code, output = run_grade(tmp_path / "class", "--out", tmp_path / "out", "--only", "q1")
+    code, output = run_grade(tmp_path / "class", "--out", tmp_path / "out", "--only", "q1", "--no-preload")
     assert code == 0 and "workers start as fresh interpreters: the questions graded run no Keras in the worker" in output, output
-    code, output = run_grade(tmp_path / "class" / "ann", "--out", tmp_path / "one", "--only", "q1,q2")
+    code, output = run_grade(tmp_path / "class" / "ann", "--out", tmp_path / "one", "--only", "q1,q2", "--no-preload")
     assert "workers start as fresh interpreters: fewer than two submissions to grade" in output, output
+    code, output = run_grade(tmp_path / "class" / "ann", "--out", tmp_path / "hosted", "--only", "q1,q2")
+    assert "workers fork from one fork server forked from hw9-grade" in output, output
+    results = json.loads((tmp_path / "hosted" / "students" / "ann" / "results.json").read_text())
+    assert results["extra_data"]["hw9"]["sandbox"]["description"].endswith(warm.FORKED)

@@ -118,8 +118,14 @@ def _preload(options, hosted):
     return options
 
 
-def _why_not_warm(jobs, options):
-    """Why a fork server would not pay for its one TensorFlow import here, or ""."""
+def _why_not_warm(jobs, options, hosted):
+    """Why a fork server would not pay for its one TensorFlow import here, or "".
+
+    A hosted one (graders/batch/host.py) shares the judges' import: it costs nothing more,
+    and even one submission's worker is spared an import of its own.
+    """
+    if hosted is not None:
+        return ""
     graded = [question for question in questions.all_questions() if not options.questions or question.name in options.questions]
     if sum(not job.invalid for job in jobs) < 2:
         return "fewer than two submissions to grade"
@@ -279,7 +285,7 @@ def _run(argv, hosted):
         f"{len(jobs)} to grade ({options.jobs} at a time, {options.timeout:g} s each) into {layout.out}"
     ))
     fork_server = None
-    why_cold = _why_not_warm(jobs, options) if connection is None else ""
+    why_cold = _why_not_warm(jobs, options, hosted) if connection is None else ""
     if why_cold and options.warm_workers:
         print(f"workers start as fresh interpreters: {why_cold}")
         options = dataclasses.replace(options, warm_workers=False)

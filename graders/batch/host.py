@@ -75,8 +75,11 @@ class HostedForkServer(warm.ForkServer):
             self.process.kill()
             self.process.wait()
         if self.log_path is not None:
-            with open(os.path.join(self.home, LOG_NAME), "rb") as log, open(self.log_path, "ab") as out:
-                shutil.copyfileobj(log, out)
+            try:
+                with open(os.path.join(self.home, LOG_NAME), "rb") as log, open(self.log_path, "ab") as out:
+                    shutil.copyfileobj(log, out)
+            except OSError as error:  # --out removed under a running hw9-grade: the log is all that is lost
+                print(f"hw9-grade: the fork server's log could not be kept ({error})", file=sys.stderr)
         shutil.rmtree(self.home, ignore_errors=True)
 
 
