@@ -1,9 +1,10 @@
 """The fork server: a process that has imported a worker's libraries, and nothing of the grading.
 
 Started as a fresh interpreter (`python -m graders.worker.zygote FD`) with the worker's
-allowlisted environment, by hw9-grade once per class or by a single pytest grading, it
-imports NumPy, OpenCV, SciPy, TensorFlow, Keras and keras-tuner, tries one fork to see that
-they still work in a child, and then only forks. It never reads a grading seed, a rubric,
+allowlisted environment by a single pytest grading (or hw9-grade --no-preload), or forked,
+once per class, from hw9-grade re-executed with that environment before it reads anything
+(graders/batch/host.py), it imports NumPy, OpenCV, SciPy, TensorFlow, Keras and
+keras-tuner, tries one fork to see that they still work in a child, and then only forks. It never reads a grading seed, a rubric,
 an expected value or a submission: a judge sends it a reply socket over the control
 socket FD, and what the worker needs travels on that private socket to the forked child
 only.
