@@ -47,6 +47,10 @@ LOOK_AROUND = textwrap.dedent("""
 
     def identity():
         return [os.getpid(), os.getuid(), os.getppid()]
+
+    def frozen_objects():
+        import gc
+        return gc.get_freeze_count()
 """)
 
 
@@ -106,6 +110,15 @@ def test_a_crash_restarts_a_forked_worker(student):
     assert crashed.failure is Failure.CRASH and "SIGSEGV" in crashed.message, crashed
     assert submission.call("q1", "identity").ok
     assert submission.sandbox.description.endswith(warm.FORKED)
+
+
+def test_a_forked_worker_inherits_the_libraries_objects_frozen(student):
+    """Its collector never walks (and so never copies) the fork server's million objects; a fresh worker has none."""
+    forked = student("forked")
+    _forked(forked)
+    assert forked.call("q1", "frozen_objects").value > 100_000
+    fresh = student("fresh", warm_workers=False)
+    assert fresh.call("q1", "frozen_objects").value == 0
 
 
 def test_the_forked_workers_cpu_time_is_counted(student):

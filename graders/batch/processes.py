@@ -6,6 +6,7 @@ walks the process tree first. This process becomes a child subreaper, so what a 
 judge leaves behind is re-parented here, found and killed, instead of spinning on.
 """
 import ctypes
+import gc
 import os
 import signal
 import sys
@@ -56,7 +57,7 @@ def spawn(command_or_callable, log_path, env, cwd):
     parent = os.getpid()
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
-    pid = os.fork()
+    pid = fork_frozen()
     if pid:
         return pid
     code = START_FAILURE_EXIT
@@ -87,6 +88,23 @@ def spawn(command_or_callable, log_path, env, cwd):
             sys.stderr.flush()
         finally:
             os._exit(code)
+
+
+def fork_frozen():
+    """os.fork() with the parent's objects frozen in the child (gc.freeze): its collector never visits them.
+
+    A collection that walks the libraries' million objects writes to every page they lie on,
+    so each child would copy them all (and spend the walk's CPU). The parent keeps collecting.
+    """
+    gc.freeze()
+    try:
+        pid = os.fork()
+    except BaseException:
+        gc.unfreeze()
+        raise
+    if pid:
+        gc.unfreeze()
+    return pid
 
 
 def _parents():
