@@ -14,6 +14,9 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
     .venv/bin/python -m pip install --quiet -e '.[test]'
     echo "$wanted" > "$stamp"
 fi
+# Judges and workers run with bytecode writing off and import the grader's modules afresh:
+# compiled once here, they are read, not compiled, by each of them.
+.venv/bin/python -m compileall -q graders >/dev/null
 # bubblewrap gives each worker namespaces of its own; without it workers get Landlock only.
 if ! command -v bwrap >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

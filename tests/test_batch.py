@@ -367,3 +367,29 @@ def test_killed_run_resumes_to_the_same_gradebook(uninterrupted, klass, tmp_path
     expected = gradebook(out)
     expected.pop("bob")
     assert gradebook(tmp_path) == expected
+
+
+def test_a_spawned_judge_starts_with_the_parents_objects_frozen_and_the_parent_keeps_collecting(tmp_path):
+    import gc
+
+    assert gc.get_freeze_count() == 0
+    log = tmp_path / "judge.log"
+    pid = processes.spawn(lambda: 0 if gc.get_freeze_count() > 1000 else 1, log, dict(os.environ), tmp_path)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, log.read_text()
+    assert gc.get_freeze_count() == 0
+
+
+def test_the_partial_results_file_is_replaced_whole_with_the_umasks_mode(tmp_path):
+    from graders.judge.report import rewrite_json
+
+    path = tmp_path / "new-folder" / "results.partial.json"
+    mask = os.umask(0o027)
+    try:
+        rewrite_json(path, {"tests": [{"name": "q1.a" * 50}], "running": "q1.a"})
+        rewrite_json(path, {"tests": [], "running": None})  # shorter: nothing of the first may remain
+    finally:
+        os.umask(mask)
+    assert json.loads(path.read_text()) == {"tests": [], "running": None}
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    assert sorted(os.listdir(path.parent)) == ["results.partial.json"]

@@ -96,7 +96,7 @@ def judge_arguments(submission, staging, options):
     submission, staging = os.path.abspath(submission), Path(os.path.abspath(staging))
     arguments = [
         *(str(path) for question in questions.all_questions() for path in question.check_files()), "--submission", submission, "--grade-json", str(staging / "results.json"),
-        "-q", "-p", "no:cacheprovider", *UNUSED_PLUGINS, "-p", "graders.batch.gallery_plugin", "--q2-gallery", str(staging / "q2"),
+        "-q", "--assert=plain", "-p", "no:cacheprovider", *UNUSED_PLUGINS, "-p", "graders.batch.gallery_plugin", "--q2-gallery", str(staging / "q2"),
         "--grading-seed", str(options.seed), "--require-sandbox", options.require_sandbox,
         "--rubric", os.path.abspath(options.rubric), "--worker-memory-gb", f"{options.worker_memory_gb:g}",
         "--warm-workers", "yes" if options.warm_workers else "no",

@@ -16,7 +16,7 @@ from graders import questions
 from graders.judge import harness, jail, scoring, settings, sources, warm
 from graders.judge import mistakes as generic_mistakes
 from graders.judge.naming import case_name, check_name, defined_checks, is_check, question_of
-from graders.judge.report import GradeReport, write_json_atomically
+from graders.judge.report import GradeReport, rewrite_json, write_json_atomically
 from graders.judge.rubric import RubricError, load_rubric
 from graders.judge.state import STATE, GradingState, judge_limits, state_of
 from graders.judge.verdict import CheckFailed
@@ -163,7 +163,7 @@ def _write_partial(config):
     state = state_of(config)
     path = _partial_path(state)
     if path is not None:
-        write_json_atomically(path, _grade_report(state).gradescope(), indent=None)
+        rewrite_json(path, _grade_report(state).gradescope())
 
 
 def _grade_report(state):

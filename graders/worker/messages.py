@@ -13,7 +13,10 @@ MAX_ERROR_TYPE, MAX_ERROR, MAX_TRACEBACK = 100, 2000, 3000
 
 
 def dumps(message):
-    """One line of JSON; `message` a dict of plain values (arrays already travel as files)."""
+    """One line of JSON; `message` a dict of plain values (arrays already travel as files).
+
+    Messages pass their fields as they are (`vars`): `asdict` would deep-copy every answer first.
+    """
     return json.dumps(message, allow_nan=False, default=str) + "\n"
 
 
@@ -50,7 +53,7 @@ class Request:
     params: dict = field(default_factory=dict)
 
     def line(self):
-        return dumps(asdict(self))
+        return dumps(vars(self))
 
     @classmethod
     def from_line(cls, line):
@@ -71,7 +74,7 @@ class Response:
     limits: dict | None = None  # the worker's resource limits as it sees them
 
     def line(self):
-        return dumps(asdict(self))
+        return dumps(vars(self))
 
     @classmethod
     def parse(cls, line):
