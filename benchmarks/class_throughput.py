@@ -1,10 +1,14 @@
 """Grade N copies of the reference with hw9-grade and print what it cost: wall, CPU, per submission.
 
-    .venv/bin/python -m benchmarks.class_throughput --copies 8 --jobs 1 --jobs 2
-    .venv/bin/python -m benchmarks.class_throughput --tree ../other-checkout --label before
+    .venv/bin/python -m benchmarks.class_throughput --copies 8 --jobs 1 --jobs 2 --rounds 3
+    .venv/bin/python -m benchmarks.class_throughput --tree ../other-checkout --label before --modes warm
 
-Every configuration is graded in a fresh class folder and `--out`, in the order given, one
-after the other, so figures measured in one invocation are side by side. CPU is everything
+Both worker modes by default: warm (forked from hw9-grade's fork server) and cold
+(`--no-warm-workers`, fresh interpreters), with the ratio of the two and each mode's
+speed-up from one job to more. Every configuration is graded in a fresh class folder and
+`--out`, one after the other, so figures measured in one invocation are side by side;
+with `--rounds N` the configurations run N times interleaved and the table shows each
+one's run of median CPU (a shared machine's speed drifts by tens of percent in minutes). CPU is everything
 hw9-grade and its descendants used (their rusage once hw9-grade has exited), the preloading
 process included; per submission it is that total divided by the copies. `--tree` grades
 with another checkout's code (its `graders` first on PYTHONPATH, its reference, its rubric),
@@ -74,29 +78,61 @@ def grade(tree, copies, jobs, extra, scratch):
     return wall, cpu
 
 
+MODES = {"warm": [], "cold": ["--no-warm-workers"]}  # hw9-grade's workers: forked from its fork server, or fresh interpreters
+
+
+def median_run(runs):
+    """The run of median CPU time among repeated runs of one configuration (the lower middle one)."""
+    return sorted(runs, key=lambda run: run.cpu)[(len(runs) - 1) // 2]
+
+
+def ratios(rows):
+    """Lines comparing `{(mode, jobs): Measured}`: cold against warm for each --jobs, one job against more for each mode."""
+    lines = []
+    for (mode, jobs), row in rows.items():
+        warm = rows.get(("warm", jobs))
+        if mode == "cold" and warm is not None:
+            lines.append(f"cold / warm, {jobs} job(s): wall {row.wall / warm.wall:.2f}x, CPU {row.cpu / warm.cpu:.2f}x")
+    for (mode, jobs), row in rows.items():
+        single = rows.get((mode, 1))
+        if jobs > 1 and single is not None:
+            lines.append(f"{mode}: speed-up from 1 to {jobs} jobs: {single.wall / row.wall:.2f}x")
+    return lines
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=8, help="copies of the reference in the class (default 8)")
     parser.add_argument("--jobs", type=int, action="append", help="hw9-grade --jobs; repeat for several runs (default 1 and 2)")
+    parser.add_argument("--modes", default="warm,cold", help="worker modes, in order: warm (the default), cold (--no-warm-workers) (default warm,cold)")
+    parser.add_argument("--rounds", type=int, default=1, help="times every configuration is run, interleaved; the run of median CPU is shown (default 1)")
     parser.add_argument("--tree", type=Path, default=HERE, help="the checkout whose code grades (default this one)")
-    parser.add_argument("--label", default="", help="the configuration's name in the table (default the tree's folder)")
+    parser.add_argument("--label", default="", help="prefix of the configurations' names in the table (default the tree's folder)")
     parser.add_argument("--hw9-grade-args", default="", help="more hw9-grade options, e.g. '--no-preload'")
     args = parser.parse_args(argv)
     if args.copies < 1:
         parser.error(f"--copies must be at least 1, got --copies={args.copies}")
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, got --rounds={args.rounds}")
+    modes = [mode.strip() for mode in args.modes.split(",") if mode.strip()]
+    unknown = [mode for mode in modes if mode not in MODES]
+    if not modes or unknown:
+        parser.error(f"--modes takes {' and '.join(MODES)}, got --modes={args.modes!r}")
     tree = args.tree.resolve()
     label = args.label or tree.name
+    configurations = [(mode, jobs) for mode in modes for jobs in args.jobs or [1, 2]]
+    runs = {configuration: [] for configuration in configurations}
     with tempfile.TemporaryDirectory(prefix="hw9-throughput-") as scratch:
-        rows = []
-        for jobs in args.jobs or [1, 2]:
-            wall, cpu = grade(tree, args.copies, jobs, shlex.split(args.hw9_grade_args), Path(scratch))
-            rows.append(Measured(label, args.copies, jobs, wall, cpu))
-            print(rows[-1].row(), flush=True)
+        for _ in range(args.rounds):  # interleaved: a machine that slows down for a while slows every configuration
+            for mode, jobs in configurations:
+                wall, cpu = grade(tree, args.copies, jobs, [*MODES[mode], *shlex.split(args.hw9_grade_args)], Path(scratch))
+                runs[mode, jobs].append(Measured(f"{label} {mode}", args.copies, jobs, wall, cpu))
+                print(runs[mode, jobs][-1].row(), flush=True)
+    rows = {configuration: median_run(measured) for configuration, measured in runs.items()}
+    print(f"\n{'the run of median CPU of ' + str(args.rounds) + ' per configuration' if args.rounds > 1 else 'one run per configuration'}:")
     print(HEADER)
-    print("\n".join(row.row() for row in rows))
-    if len(rows) > 1 and rows[0].jobs == 1:
-        for row in rows[1:]:
-            print(f"speed-up from 1 to {row.jobs} jobs: {rows[0].wall / row.wall:.2f}x")
+    print("\n".join(row.row() for row in rows.values()))
+    print("\n".join(ratios(rows)))
 
 
 if __name__ == "__main__":
