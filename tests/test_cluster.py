@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from graders.batch import cluster, judges, merge, remote, runner, store
+from graders.batch import arguments, cluster, judges, merge, remote, runner, store
 from graders.batch.store import Status
 from tests.batch_helpers import HW9_GRADE, PROJECT_ROOT, gradebook, zip_submission
 
@@ -35,19 +35,19 @@ ENVIRONMENT = {key: value for key, value in os.environ.items() if not key.starts
 
 @pytest.mark.parametrize("text, address", [("ray", ""), ("ray:10.0.0.5:6379", "10.0.0.5:6379"), ("ray:auto", "auto")])
 def test_cluster_names_ray_and_an_optional_address(text, address):
-    assert cluster.parse_cluster(text) == cluster.ClusterSpec(address)
+    assert arguments.parse_cluster(text) == arguments.ClusterSpec(address)
 
 
 @pytest.mark.parametrize("text", ["slurm", "ray:", "ray: ", "dask:host:1"])
 def test_another_cluster_is_refused_echoing_it(text):
     with pytest.raises(argparse.ArgumentTypeError, match=re.escape(repr(text))):
-        cluster.parse_cluster(text)
+        arguments.parse_cluster(text)
 
 
 def test_without_ray_the_cluster_option_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
     with pytest.raises(cluster.ClusterError, match=re.escape("pip install 'hw9-grader[cluster]'")):
-        cluster.connect(cluster.ClusterSpec())
+        cluster.connect(arguments.ClusterSpec())
 
 
 @pytest.mark.parametrize("slow, gpu, training, expected", [

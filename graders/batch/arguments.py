@@ -2,11 +2,11 @@
 import argparse
 import enum
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 from graders import layout as project_layout, questions
 from graders.batch import judges
-from graders.batch.cluster import parse_cluster
 from graders.batch.processes import available_cores
 from graders.judge.settings import WORKER_MEMORY_GB
 
@@ -44,6 +44,25 @@ environment:
   The single-submission run's settings variables (HW9_RUBRIC, HW9_WORKER_MEMORY_GB, ...)
   are not passed to the judges: hw9-grade's options set them, so the fingerprint knows.
 """
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """What `--cluster` names: Ray at `address` ("": $RAY_ADDRESS, else a Ray started here)."""
+
+    address: str = ""
+
+    @property
+    def label(self):
+        return f"ray:{self.address}" if self.address else "ray"
+
+
+def parse_cluster(text):
+    """argparse type of --cluster: `ray` or `ray:ADDRESS`."""
+    kind, _, address = text.partition(":")
+    if kind != "ray" or (_ and not address.strip()):
+        raise argparse.ArgumentTypeError(f"expected ray or ray:ADDRESS (ray:10.0.0.5:6379, ray:auto), got {text!r}")
+    return ClusterSpec(address.strip())
 
 
 def _positive(kind):

@@ -8,7 +8,6 @@ however often Ray retried its task. With --slow/--gpu, Q3's CIFAR-10 and GPU che
 second task per submission that asks for a GPU, so it runs only on GPU nodes; the data
 goes into the object store once and is written to each node's disk once.
 """
-import argparse
 import hashlib
 import math
 import os
@@ -31,25 +30,6 @@ POLL_SECONDS = 0.2
 
 class ClusterError(Exception):
     """The cluster cannot be used: nothing is graded, and the message says why."""
-
-
-@dataclass(frozen=True)
-class ClusterSpec:
-    """What `--cluster` names: Ray at `address` ("": $RAY_ADDRESS, else a Ray started here)."""
-
-    address: str = ""
-
-    @property
-    def label(self):
-        return f"ray:{self.address}" if self.address else "ray"
-
-
-def parse_cluster(text):
-    """argparse type of --cluster: `ray` or `ray:ADDRESS`."""
-    kind, _, address = text.partition(":")
-    if kind != "ray" or (_ and not address.strip()):
-        raise argparse.ArgumentTypeError(f"expected ray or ray:ADDRESS (ray:10.0.0.5:6379, ray:auto), got {text!r}")
-    return ClusterSpec(address.strip())
 
 
 @dataclass(frozen=True)
