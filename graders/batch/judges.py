@@ -1,8 +1,8 @@
 """How one submission's grading process is started, and what its exit means.
 
 The judge is the project's pytest plugin run on the submission:
-`python -m pytest <each question's checks> --submission S --grade-json F -q -p no:cacheprovider`,
-plus the Q2 gallery plugin. With `preload`, the libraries every judge imports
+`python -m pytest <each question's checks> --submission S --grade-json F -q --assert=plain -p no:cacheprovider`,
+plus the Q2 gallery plugin (no assert rewriting: checks fail through their verdicts). With `preload`, the libraries every judge imports
 (TensorFlow, Keras, keras-tuner, OpenCV, pytest) are imported once in this process and
 each judge is a fork of it running `pytest.main` with the same arguments, which saves
 each submission a TensorFlow import. The project's own modules are not kept: each judge
