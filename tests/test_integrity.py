@@ -267,21 +267,43 @@ def test_an_array_whose_header_lies_about_its_size_is_refused_unallocated(tmp_pa
 
 
 def test_no_prlimit_on_other_processes_even_at_the_graders_uid(graded, level):
+    # Targets are processes that surely exist and are not the worker: its own child (same uid, so only
+    # seccomp refuses it), and its parent and pid 1 where visible. getppid() is 0 when the parent lies
+    # outside the worker's PID namespace, and prlimit(0) would be the worker itself.
     source = textwrap.dedent(
         """
-        import os, resource
+        import os, resource, signal, time
         def own():
             soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
             resource.setrlimit(resource.RLIMIT_NOFILE, (soft - 1, hard))
             return resource.getrlimit(resource.RLIMIT_NOFILE)[0] == soft - 1
-        def parent():
-            return resource.prlimit(os.getppid(), resource.RLIMIT_NOFILE)
+        def others():
+            child = os.fork()
+            if child == 0:
+                time.sleep(60)
+                os._exit(0)
+            outcomes = {}
+            try:
+                for role, pid in (("child", child), ("parent", os.getppid()), ("init", 1)):
+                    if pid in (0, os.getpid()):
+                        continue
+                    try:
+                        resource.prlimit(pid, resource.RLIMIT_NOFILE)
+                        outcomes[role] = "allowed"
+                    except OSError as error:
+                        outcomes[role] = type(error).__name__
+            finally:
+                os.kill(child, signal.SIGKILL)
+                os.waitpid(child, 0)
+            return outcomes
         """
     )
     submission = graded(q1=source)
     submission.settings.level = level
     assert submission.call("q1", "own").value is True
-    assert submission.call("q1", "parent").message.startswith("raised PermissionError")
+    outcomes = submission.call("q1", "others").value
+    assert outcomes.keys() >= {"child", "init"}, outcomes
+    assert set(outcomes.values()) == {"PermissionError"}, outcomes
     assert "seccomp" in submission.sandbox.description
 
 
