@@ -61,6 +61,25 @@ def test_a_crash_keeps_the_finished_points_and_says_what_ran(tmp_path):
     assert "q2.blur[d]" not in [test["name"] for test in outcome.results["tests"]]
 
 
+OLDER = results(FINISHED[:1], running="q1.conv2d[b]")
+NEWER = results(running="q3.architecture[golden]")
+
+
+@pytest.mark.parametrize(
+    "files, kept",
+    [
+        ({"results_partial_json_tmp": NEWER}, FINISHED),  # stopped between the unlink and the rename
+        ({"results_partial_json": OLDER, "results_partial_json_tmp": NEWER}, FINISHED),  # before the unlink
+        ({"results_partial_json": OLDER, "results_partial_json_tmp": json.dumps(NEWER)[:-40]}, FINISHED[:1]),  # while writing
+    ],
+    ids=["only-the-temporary", "a-newer-temporary", "a-cut-temporary"],
+)
+def test_a_judge_stopped_while_rewriting_its_partial_results_keeps_the_newest_whole_ones(tmp_path, files, kept):
+    outcome = judges.outcome(staged(tmp_path, **files), signal.SIGKILL, True, 600)
+    assert outcome.status == "timeout" and outcome.stopped_early
+    assert [test["name"] for test in outcome.results["tests"]] == [test["name"] for test in kept]
+
+
 def test_a_disturbed_grading_is_crashed_with_its_points_shown(tmp_path):
     staging = staged(tmp_path, results_json=results(disturbed="the worker's limits were changed from outside"))
     outcome = judges.outcome(staging, 0, False, 600)

@@ -1,11 +1,13 @@
 """hw9-check: visible checks only, the public seed whatever the environment says, exit 0 only at full marks."""
 import json
+import sys
 
 import pytest
 
 from graders import layout
 from graders.deploy import check, grade
 from graders.deploy.bundles import PUBLIC_SEED
+from graders.judge.report import PARTIAL_RESULTS, rewritten_versions
 
 from tests.deploy_helpers import withheld_rubric
 
@@ -88,3 +90,18 @@ def test_the_check_notes_file_is_json(tmp_path):
     (tmp_path / "n.json").write_text(json.dumps(notes))
     lines = check.not_run_lines(layout.DEFAULT_RUBRIC, json.loads((tmp_path / "n.json").read_text()), ())
     assert lines == ["  q4: 1 check worth 6 points, shown after the due date: graded only by your instructor"]
+
+
+@pytest.mark.parametrize("cut", [False, True], ids=["whole-temporary", "cut-temporary"])
+def test_a_grading_stopped_while_rewriting_its_partial_results_reports_the_newest_whole_ones(tmp_path, monkeypatch, cut):
+    older = {"tests": [{"name": "q1.conv2d[a]", "score": 2.0, "max_score": 2.0}]}
+    newer = {"tests": [*older["tests"], {"name": "q1.conv2d[b]", "score": 0.0, "max_score": 2.0}]}
+    results = tmp_path / "results.json"
+    versions = rewritten_versions(results.with_name(PARTIAL_RESULTS))
+    text = json.dumps(newer)[:-10] if cut else json.dumps(newer)
+    # A stand-in for pytest killed before its rename: the older file and the temporary beside it.
+    stand_in = f"import pathlib; pathlib.Path({str(versions[1])!r}).write_text({json.dumps(older)!r}); pathlib.Path({str(versions[0])!r}).write_text({text!r})"
+    monkeypatch.setattr(grade, "pytest_command", lambda *arguments: [sys.executable, "-c", stand_in])
+    grading = grade.Grading(rubric=layout.DEFAULT_RUBRIC, grading_seed=PUBLIC_SEED)
+    graded = grade.run(layout.REFERENCE_SUBMISSION, grading, results)
+    assert graded.partial and graded.results == (older if cut else newer)

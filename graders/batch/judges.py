@@ -24,6 +24,7 @@ from graders.batch import processes
 from graders.batch.results import graded_reason, hw9_data, internal_errors_note, kept_points, read_results, stopped_results
 from graders.batch.store import Status
 from graders.judge import jail, settings, warm
+from graders.judge.report import PARTIAL_RESULTS, rewritten_versions
 from graders.judge.safe_files import UnsafeFile, read_tail
 
 PRELOADED_LIBRARIES = ("numpy", "cv2", "yaml", "pytest", "tensorflow", "keras", "keras_tuner")
@@ -32,7 +33,6 @@ PROJECT_PACKAGES = ("graders", "conftest")
 # run, and pytest re-rewrites its asserts each time (bytecode writing is off): 2 s of CPU.
 # unraisableexception runs gc.collect() five times at exit, 0.3-0.7 s with TensorFlow loaded.
 UNUSED_PLUGINS = ("-p", "no:hypothesispytest", "-p", "no:benchmark", "-p", "no:unraisableexception")
-PARTIAL_RESULTS = "results.partial.json"  # beside results.json, rewritten by the judge after every check
 LOG_TAIL_BYTES = 64 * 1024
 CIFAR10_ENV = "HW9_CIFAR10"  # graders/cifar10/data.py's PATH_ENV (importing it loads OpenCV)
 # Marker selections (pyproject's addopts deselect slow and gpu): --slow adds the CIFAR-10
@@ -257,10 +257,7 @@ def outcome(staging, wait_status, timed_out, timeout, max_score=None):
         status, stopped, excerpt = Status.TIMEOUT, f"grading did not finish within {timeout:g} s and was stopped", ""
     else:
         status, stopped, excerpt = Status.CRASHED, f"the grading process {exit_description(wait_status)}", _log_excerpt(staging / "grading.log")
-    try:
-        partial = read_results(staging / PARTIAL_RESULTS)
-    except ValueError:
-        partial = None  # written atomically by the judge: only something else could spoil it
+    partial = _partial_results(staging)
     if partial is None:  # the judge wrote none: it never got to its first check
         stopped += " before any check had started" if timed_out else ""
         return Outcome(status, stopped + (f": {excerpt}" if excerpt else ""))
@@ -271,6 +268,18 @@ def outcome(staging, wait_status, timed_out, timeout, max_score=None):
     if data.disturbed:
         status, parts = Status.CRASHED, [f"grading was disturbed from outside: {data.disturbed}", *parts]
     return Outcome(status, "; ".join(part for part in parts if part), results, stopped_early=True, sandbox=data.sandbox, running=data.running)
+
+
+def _partial_results(staging):
+    """The newest whole results.partial.json the judge left (see report.rewrite_json); None if none."""
+    for path in rewritten_versions(staging / PARTIAL_RESULTS):
+        try:
+            partial = read_results(path)
+        except ValueError:  # a temporary cut short by the judge's end
+            continue
+        if partial is not None:
+            return partial
+    return None
 
 
 def sandbox_in_force():

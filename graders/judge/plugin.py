@@ -16,7 +16,7 @@ from graders import questions
 from graders.judge import harness, jail, scoring, settings, sources, warm
 from graders.judge import mistakes as generic_mistakes
 from graders.judge.naming import case_name, check_name, defined_checks, is_check, question_of
-from graders.judge.report import GradeReport, rewrite_json, write_json_atomically
+from graders.judge.report import PARTIAL_RESULTS, GradeReport, rewrite_json, rewritten_versions, write_json_atomically
 from graders.judge.rubric import RubricError, load_rubric
 from graders.judge.state import STATE, GradingState, judge_limits, state_of
 from graders.judge.verdict import CheckFailed
@@ -155,7 +155,7 @@ def pytest_runtest_makereport(item, call):
 
 def _partial_path(state):
     path = state.settings.grade_json
-    return Path(path).with_name("results.partial.json") if path else None
+    return Path(path).with_name(PARTIAL_RESULTS) if path else None
 
 
 def _write_partial(config):
@@ -227,6 +227,5 @@ def pytest_terminal_summary(terminalreporter, config):
     if path:
         write_json_atomically(path, report.gradescope())
         terminalreporter.write_line(f"Gradescope results written to {path}")
-        partial = _partial_path(state)
-        if partial.exists():
-            partial.unlink()
+        for partial in rewritten_versions(_partial_path(state)):
+            partial.unlink(missing_ok=True)

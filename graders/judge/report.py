@@ -1,4 +1,5 @@
 """Scores per check and question, the terminal table and Gradescope's results.json."""
+import contextlib
 import json
 import os
 import tempfile
@@ -136,13 +137,28 @@ def write_json_atomically(path, data):
         raise
 
 
+PARTIAL_RESULTS = "results.partial.json"  # beside results.json, rewritten by the judge as each check starts and ends
+
+
+def rewritten_versions(path):
+    """Where `rewrite_json(path, ...)` may have left its latest data, newest first.
+
+    A writer stopped after the unlink and before the rename leaves only the temporary, and
+    one stopped before the unlink leaves a temporary newer than `path` (or, stopped while
+    writing it, a truncated one): a reader takes the first of these it can read whole.
+    """
+    return [Path(f"{path}.tmp"), Path(path)]
+
+
 def rewrite_json(path, data):
     """Replace a file that only this process writes: one compact line to a fixed name beside it, renamed.
 
     For a file rewritten after every check: no unique temporary name to make and no chmod
-    (the mode is the umask's, as with `write_json_atomically`), still never half-written.
+    (the mode is the umask's, as with `write_json_atomically`). The old file is unlinked
+    before the rename because ext4 flushes a file renamed over another to disk at once
+    (auto_da_alloc): 0.32 ms a rewrite against 0.06 ms. Readers use `rewritten_versions`.
     """
-    temporary = f"{path}.tmp"
+    temporary = rewritten_versions(path)[0]
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW
     try:
         handle = os.open(temporary, flags, 0o666)
@@ -151,4 +167,6 @@ def rewrite_json(path, data):
         handle = os.open(temporary, flags, 0o666)
     with os.fdopen(handle, "w") as stream:
         stream.write(json.dumps(data))
-    os.replace(temporary, path)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    os.rename(temporary, path)
