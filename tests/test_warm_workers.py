@@ -1,8 +1,10 @@
 """Warm workers: forked from a fork server into their own sandbox, unable to reach it or each other."""
 import json
 import os
+import select
 import socket
 import textwrap
+import threading
 
 import pytest
 
@@ -143,6 +145,42 @@ def test_a_fork_server_that_cannot_be_reached_means_a_fresh_interpreter_with_the
     assert submission.call("q1", "identity").ok
     assert "a fresh interpreter: the fork server" in submission.sandbox.description
     ours.close()
+
+
+def test_a_fork_server_that_dies_with_the_request_unread_means_a_fresh_interpreter(student, monkeypatch):
+    # As when the fork server is killed mid-request: its end of the reply socket closes with
+    # the request unread, and the judge reads ECONNRESET, not end of file.
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+
+    def die_holding_the_request():
+        _, (reply,), _, _ = socket.recv_fds(theirs, 16, 1)
+        select.select([reply], [], [], 30)
+        os.close(reply)
+
+    server = threading.Thread(target=die_holding_the_request)
+    server.start()
+    monkeypatch.setattr(warm, "_local", warm.ForkServer(ours))
+    submission = student()
+    assert submission.call("q1", "identity").ok
+    assert "a fresh interpreter: the fork server ended before it read the request" in submission.sandbox.description
+    server.join()
+    ours.close()
+    theirs.close()
+
+
+@pytest.mark.skipif(jail.planned_level() < jail.Level.LANDLOCK, reason="needs a Landlock sandbox beside the namespaces one")
+def test_a_landlock_worker_leaves_the_judges_own_fork_server_alive(student):
+    # Without namespaces a judge kills its children that are not workers after every call
+    # (daemons it adopted); the fork server it started is its child too, and no stray.
+    _forked(student("warm"))
+    server = warm.fork_server().process
+    landlock = student("landlock")
+    landlock.settings.level = jail.Level.LANDLOCK
+    assert landlock.call("q1", "identity").ok
+    assert landlock.call("q1", "identity").ok  # the strays are killed after each call
+    # A killed server may not have exited yet; a SIGKILLed one never forks again.
+    _forked(student("warm-again"))
+    assert warm.fork_server().process is server and server.poll() is None
 
 
 def test_a_fork_server_that_finds_forking_unsafe_refuses_and_says_why(tmp_path, monkeypatch):

@@ -310,7 +310,7 @@ class Worker:
         if self.forked is not None:  # the forked worker's own children are outside bwrap's tree
             strays |= jail.descendants(self.forked.pid)
         if self.level is not jail.Level.NAMESPACES:  # daemons that left the tree were adopted by this judge
-            strays |= set(jail.children(os.getpid())) - _live_workers
+            strays |= set(jail.children(os.getpid())) - _live_workers - warm.own_server_pids()
         for pid in strays:
             try:
                 os.kill(pid, signal.SIGKILL)
