@@ -137,35 +137,31 @@ def test_warm_workers_off_starts_a_fresh_interpreter_and_says_so(student):
     assert submission.sandbox.description.endswith("a fresh interpreter: warm workers are off")
 
 
-def test_a_fork_server_that_cannot_be_reached_means_a_fresh_interpreter_with_the_reason(student, monkeypatch):
+def _die_holding_the_request(control):
+    """A fork server killed mid-request: its end of the reply socket closes with the request unread."""
+    _, (reply,), _, _ = socket.recv_fds(control, 16, 1)
+    select.select([reply], [], [], 30)
+    os.close(reply)
+
+
+@pytest.mark.parametrize(
+    "dies, why", [(False, "cannot be reached"), (True, "ended before it read the request")], ids=["unreachable", "dies-holding-the-request"],
+)
+def test_a_fork_server_that_fails_means_a_fresh_interpreter_with_the_reason(student, monkeypatch, dies, why):
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    theirs.close()
+    server = threading.Thread(target=_die_holding_the_request, args=(theirs,))
+    if dies:
+        server.start()
+    else:
+        theirs.close()
     monkeypatch.setattr(warm, "_local", warm.ForkServer(ours))
     submission = student()
     assert submission.call("q1", "identity").ok
-    assert "a fresh interpreter: the fork server" in submission.sandbox.description
+    assert f"a fresh interpreter: the fork server {why}" in submission.sandbox.description
+    if dies:
+        server.join()
+        theirs.close()
     ours.close()
-
-
-def test_a_fork_server_that_dies_with_the_request_unread_means_a_fresh_interpreter(student, monkeypatch):
-    # As when the fork server is killed mid-request: its end of the reply socket closes with
-    # the request unread, and the judge reads ECONNRESET, not end of file.
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-
-    def die_holding_the_request():
-        _, (reply,), _, _ = socket.recv_fds(theirs, 16, 1)
-        select.select([reply], [], [], 30)
-        os.close(reply)
-
-    server = threading.Thread(target=die_holding_the_request)
-    server.start()
-    monkeypatch.setattr(warm, "_local", warm.ForkServer(ours))
-    submission = student()
-    assert submission.call("q1", "identity").ok
-    assert "a fresh interpreter: the fork server ended before it read the request" in submission.sandbox.description
-    server.join()
-    ours.close()
-    theirs.close()
 
 
 @pytest.mark.skipif(jail.planned_level() < jail.Level.LANDLOCK, reason="needs a Landlock sandbox beside the namespaces one")
