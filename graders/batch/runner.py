@@ -21,7 +21,7 @@ from graders.batch.inputs import questions_present, submission_root, submission_
 from graders.batch.store import Status
 from graders.batch.unzip import InvalidSubmission, extract_zip
 from graders.judge.harness import MAX_SUBMISSION_BYTES
-from graders.judge.report import PARTIAL_RESULTS, rewritten_versions
+from graders.judge.report import PARTIAL_RESULTS, remove_rewritten
 from graders.judge.safe_files import UnsafeFile, read_regular_file
 from graders.judge.sources import notebook_in
 
@@ -163,9 +163,8 @@ def finish(job, layout, options, outcome, cpu_seconds=0.0):
     if job.pid:  # a judge ran and wrote its log
         note = _log_note(outcome, record)
         store.rewrite_file(job.staging / "grading.log", {os.fsencode(old): os.fsencode(new) for old, new in moves.items()}, note.encode())
-    for path in rewritten_versions(job.staging / PARTIAL_RESULTS):  # its checks are in results.json now
-        with contextlib.suppress(OSError):
-            os.unlink(path)
+    with contextlib.suppress(OSError):  # its checks are in results.json now
+        remove_rewritten(job.staging / PARTIAL_RESULTS)
     shutil.rmtree(job.scratch, ignore_errors=True)
     store.commit(layout, record, job.staging)
     return record

@@ -22,7 +22,7 @@ from graders import layout, questions
 from graders.deploy import submission as submissions
 from graders.deploy.bundles import BundleError, GradingSettings
 from graders.judge.jail import Level
-from graders.judge.report import PARTIAL_RESULTS, rewritten_versions
+from graders.judge.report import PARTIAL_RESULTS, remove_rewritten, rewritten_versions
 
 VISIBLE_ONLY_PLUGIN = "graders.deploy.visible_only"
 _EMPTY_INI = "[pytest]\n# hw9 bundle grading: nothing of the folder around the submission is read.\n"
@@ -103,8 +103,7 @@ def run(submission, grading, results_path, output=None):
     results_path = Path(results_path).resolve()
     results_path.parent.mkdir(parents=True, exist_ok=True)
     results_path.unlink(missing_ok=True)
-    for path in rewritten_versions(results_path.with_name(PARTIAL_RESULTS)):
-        path.unlink(missing_ok=True)
+    remove_rewritten(results_path.with_name(PARTIAL_RESULTS))
     scratch = Path(tempfile.mkdtemp(prefix="hw9-grade-"))
     try:
         try:

@@ -16,7 +16,7 @@ from graders import questions
 from graders.judge import harness, jail, scoring, settings, sources, warm
 from graders.judge import mistakes as generic_mistakes
 from graders.judge.naming import case_name, check_name, defined_checks, is_check, question_of
-from graders.judge.report import PARTIAL_RESULTS, GradeReport, rewrite_json, rewritten_versions, write_json_atomically
+from graders.judge.report import PARTIAL_RESULTS, GradeReport, remove_rewritten, rewrite_json, write_json_atomically
 from graders.judge.rubric import RubricError, load_rubric
 from graders.judge.state import STATE, GradingState, judge_limits, state_of
 from graders.judge.verdict import CheckFailed
@@ -227,5 +227,4 @@ def pytest_terminal_summary(terminalreporter, config):
     if path:
         write_json_atomically(path, report.gradescope())
         terminalreporter.write_line(f"Gradescope results written to {path}")
-        for partial in rewritten_versions(_partial_path(state)):
-            partial.unlink(missing_ok=True)
+        remove_rewritten(_partial_path(state))

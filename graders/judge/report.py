@@ -150,6 +150,13 @@ def rewritten_versions(path):
     return [Path(f"{path}.tmp"), Path(path)]
 
 
+def remove_rewritten(path):
+    """Remove every version of a file `rewrite_json` wrote (its checks are in results.json now, say)."""
+    for version in rewritten_versions(path):
+        with contextlib.suppress(FileNotFoundError):
+            version.unlink()
+
+
 def rewrite_json(path, data):
     """Replace a file that only this process writes: one compact line to a fixed name beside it, renamed.
 
