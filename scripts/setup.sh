@@ -3,8 +3,10 @@
 # when pyproject.toml changed since the last successful install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PYTHON="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
+    # The fastest supported interpreter here (scripts/pick_python.py); PYTHON=... chooses.
+    PYTHON="${PYTHON:-$(python3 scripts/pick_python.py)}"
+    echo "setup: .venv with $("$PYTHON" -c 'import sys; print(sys.executable, sys.version.split()[0])')" >&2
     "$PYTHON" -m venv .venv
 fi
 stamp=.venv/.hw9-installed
