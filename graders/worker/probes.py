@@ -157,6 +157,47 @@ def _model_raw(model, called):
     }
 
 
+@contextlib.contextmanager
+def _lazy_weights():
+    """Keras variables made inside keep their initializer and get no value until one is assigned.
+
+    The state Keras's own StatelessScope leaves them in, without its refusal of variables
+    made from a value (an optimizer's iteration count, at compile). The structure probes
+    read only the weights' shapes, and initialising a model's weights is most of its build
+    (about 240 variables at 7 TensorFlow ops each for Q3's probes). Reading an unset
+    variable gives a fresh draw of its initializer, as in Keras's stateless scope; the first
+    value assigned to one, inside this scope, becomes its value.
+    """
+    import keras
+
+    inherited_assign = keras.Variable._direct_assign
+
+    def deferred(variable, initializer):
+        variable._value, variable._initializer = None, initializer
+
+    def kept_deferred(variable):
+        """Keras's own deferred initialisation (a symbolic build's stateless scope ends with it) waits too."""
+
+    def assigned(variable, value):
+        if variable._value is not None:
+            return inherited_assign(variable, value)
+        variable._initialize(value)  # `assign` has converted it to the variable's shape and dtype
+        variable._initializer = None
+
+    replaced = {"_initialize_with_initializer": deferred, "_deferred_initialize": kept_deferred, "_direct_assign": assigned}
+    own = {name: keras.Variable.__dict__[name] for name in replaced if name in keras.Variable.__dict__}
+    for name, method in replaced.items():
+        setattr(keras.Variable, name, method)
+    try:
+        yield
+    finally:
+        for name in replaced:  # the methods the class inherits, or its own
+            if name in own:
+                setattr(keras.Variable, name, own[name])
+            else:
+                delattr(keras.Variable, name)
+
+
 def _build(session, module, values, x=None):
     """build_model(hp at values); a model not yet built is called on `x` to build it."""
     import keras
@@ -183,7 +224,8 @@ def probe_build_model(session, module="q3", values=None, input_shape=None):
     import keras
 
     x = None if input_shape is None else np.zeros(tuple(input_shape), dtype=np.float32)
-    hp, model, called = _build(session, module, values, x)
+    with _lazy_weights():
+        hp, model, called = _build(session, module, values, x)
     answer = {"hp_config": _raw(hp.get_config()), "model": {"classes": _classes(model)}}
     if isinstance(model, keras.Model):
         answer["model"] = _model_raw(model, called)
@@ -239,8 +281,9 @@ def probe_model_outputs(session, module="q3", values=None, x=None, weights=()):
     variables = list(model.weights)
     if len(variables) != len(weights):
         raise ValueError(f"the model has {len(variables)} weights; the judge sent {len(weights)}")
-    for variable, value in zip(variables, weights):
-        variable.assign(value)
+    with _lazy_weights():  # the structure probe's model gets its first values
+        for variable, value in zip(variables, weights):
+            variable.assign(value)
     called = []
     with _recording_calls(called):
         outputs = model(x, training=False)
@@ -257,7 +300,7 @@ def probe_model_outputs(session, module="q3", values=None, x=None, weights=()):
 def probe_make_tuner(session, module="q3", kwargs=None):
     """Create the submission's tuner in the work dir; its class, oracle settings and project dir, raw."""
     directory = tempfile.mkdtemp(prefix="tuner-", dir=session.settings.workdir)
-    with contextlib.redirect_stdout(io.StringIO()):
+    with contextlib.redirect_stdout(io.StringIO()), _lazy_weights():
         tuner = required(session, module, "make_tuner")(directory, **(kwargs or {}))
     oracle = getattr(tuner, "oracle", None)
     objective = getattr(oracle, "objective", None)
