@@ -61,12 +61,17 @@ def test_the_probes_leave_keras_variables_as_they_found_them(reference):
     np.testing.assert_allclose(made_after.numpy(), [1.0, 2.0, 3.0], rtol=0, atol=0)
 
 
-def test_a_lazily_built_model_answers_as_one_built_as_usual(reference):
+def test_a_lazily_built_model_answers_as_one_built_as_usual_with_the_same_weights(reference):
     lazily, (x, weights) = _outputs(reference, GOLDEN, seed=11)
+    (model,) = probes._BUILT_MODELS.values()
+    assert all(weight._value is None for weight in model.weights)  # the outputs probe assigned nothing
+    usual = reference.module("q3").build_model(probes.hyperparameters(GOLDEN))
+    usual.set_weights(weights)
+    np.testing.assert_allclose(lazily["outputs"], np.asarray(usual(x, training=False)), rtol=1e-6, atol=1e-7)
     probes._BUILT_MODELS.clear()  # the outputs probe now builds its own model, weights initialised
-    usual = probes.probe_model_outputs(reference, values=GOLDEN, x=x, weights=weights)
-    np.testing.assert_allclose(lazily["outputs"], usual["outputs"], rtol=1e-6, atol=1e-7)
-    assert _unnamed(lazily["layers"]) == _unnamed(usual["layers"]) and lazily["calls"] == usual["calls"]
+    rebuilt = probes.probe_model_outputs(reference, values=GOLDEN, x=x, weights=weights)
+    np.testing.assert_allclose(rebuilt["outputs"], lazily["outputs"], rtol=1e-6, atol=1e-7)
+    assert _unnamed(lazily["layers"]) == _unnamed(rebuilt["layers"]) and lazily["calls"] == rebuilt["calls"]
 
 
 def _unnamed(layers):

@@ -166,7 +166,7 @@ def _lazy_weights():
     read only the weights' shapes, and initialising a model's weights is most of its build
     (about 240 variables at 7 TensorFlow ops each for Q3's probes). Reading an unset
     variable gives a fresh draw of its initializer, as in Keras's stateless scope; the first
-    value assigned to one, inside this scope, becomes its value.
+    value a submission assigns to one, inside this scope, becomes its value.
     """
     import keras
 
@@ -264,7 +264,7 @@ def _to_numpy(outputs):
 
 
 def probe_model_outputs(session, module="q3", values=None, x=None, weights=()):
-    """Set the judge's `weights` in `model.weights` order and return `model(x, training=False)`.
+    """`model(x, training=False)` with the judge's `weights` (in `model.weights` order) as its weights.
 
     Also the layers it called, in call order (reused layers once per call), as class names
     and configs: dropout, invisible at inference, is read from these by the judge.
@@ -281,11 +281,10 @@ def probe_model_outputs(session, module="q3", values=None, x=None, weights=()):
     variables = list(model.weights)
     if len(variables) != len(weights):
         raise ValueError(f"the model has {len(variables)} weights; the judge sent {len(weights)}")
-    with _lazy_weights():  # the structure probe's model gets its first values
-        for variable, value in zip(variables, weights):
-            variable.assign(value)
     called = []
-    with _recording_calls(called):
+    # Keras's own stateless call: the judge's weights are the variables' values for this call
+    # only, nothing is assigned, and the structure probe's unset variables stay unset.
+    with keras.StatelessScope(state_mapping=list(zip(variables, weights)), initialize_variables=False), _recording_calls(called):
         outputs = model(x, training=False)
     layers, calls = [], []
     for layer in called:
