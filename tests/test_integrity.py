@@ -1,7 +1,10 @@
 """What a submission's process can no longer do to the judge: exchange files, forged answers, hangs, limits."""
+import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -13,6 +16,7 @@ from graders.judge import jail, safe_files
 from graders.judge.harness import Failure, planned_level
 from graders.judge.submission import Submission
 from graders.worker import protocol
+from tests.batch_helpers import run_grade
 
 ROOT = layout.PROJECT_ROOT
 
@@ -174,10 +178,14 @@ def test_in_namespaces_the_worker_sees_no_other_process_and_runs_as_its_own_uid(
     assert submission.sandbox.level is jail.Level.NAMESPACES
 
 
-def test_limits_changed_from_outside_mark_the_grading_disturbed(graded):
+def test_limits_changed_from_outside_mark_the_grading_disturbed(graded, tmp_path, monkeypatch):
     submission = graded(q1="def f():\n    return 1\n")
-    submission.settings.level = jail.Level.LANDLOCK  # the grader's uid and no PID namespace: reachable from here
+    submission.settings.level = jail.Level.LANDLOCK  # no PID namespace: reachable from here
+    # In a folder other users cannot reach, the worker keeps the grader's uid, as a neighbour would be.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    (tmp_path.parent).chmod(0o700)
     assert submission.call("q1", "f").value == 1 and not submission.disturbed
+    assert submission._worker.uid is None
     import resource
 
     # What a neighbour's prlimit() would do; only the judge (or root outside) can here.
@@ -316,3 +324,51 @@ def test_the_worker_knows_its_own_user_and_nothing_of_the_hosts(graded, level):
         assert result.value == ("worker", "worker", 2), result  # root and itself only
     else:  # the host's /etc/passwd, which lacks a uid of the worker's own
         assert result.ok or "uid not found" in result.message, result
+
+
+# ---------------------------------------------------------------- a uid of its own, outside namespaces
+def _reachable_folder():
+    """A fresh folder in the system's temporary folder that any user may pass through."""
+    folder = Path(tempfile.mkdtemp(prefix="hw9-reachable-", dir="/tmp"))
+    folder.chmod(0o711)
+    return folder
+
+
+@pytest.fixture
+def uid_switching():
+    if not jail.is_root() or not jail._python_usable_by_others():
+        pytest.skip("a worker gets a uid of its own outside namespaces only where the judge is root and other users can run its Python")
+
+
+def test_outside_namespaces_a_worker_gets_its_own_uid_only_where_it_can_reach_its_folder(uid_switching, tmp_path):
+    reachable = _reachable_folder()
+    private = reachable / "private"
+    private.mkdir(mode=0o700)
+    try:
+        assert jail.own_uid(1, jail.Level.LANDLOCK, reachable / "worker") is not None
+        assert jail.own_uid(1, jail.Level.LANDLOCK, private / "worker") is None
+        assert jail.own_uid(1, jail.Level.NAMESPACES, private / "worker") is not None  # bubblewrap binds it in
+    finally:
+        shutil.rmtree(reachable)
+
+
+@pytest.mark.parametrize("out_reachable", [True, False], ids=["out-reachable", "out-private"])
+def test_hw9_grade_outside_namespaces_grades_with_the_workers_own_uid_where_it_can(uid_switching, monkeypatch, out_reachable):
+    monkeypatch.setenv("HW9_NO_NAMESPACES", "1")
+    parent = _reachable_folder()
+    if not out_reachable:
+        parent.chmod(0o700)
+    try:
+        klass = parent / "class"
+        shutil.copytree(layout.PROJECT_ROOT / "solutions", klass / "ref", ignore=shutil.ignore_patterns("__pycache__", "__init__.py"))
+        code, output = run_grade(klass, "--out", parent / "out", "--jobs", "1", "--only", "q4")
+        assert code == 0, output
+        graded = json.loads((parent / "out" / "students" / "ref" / "results.json").read_text())
+        description = graded["extra_data"]["hw9"]["sandbox"]["description"]
+        assert graded["score"] == 20, description
+        if out_reachable:
+            assert "of its own" in description
+        else:
+            assert "root's uid without capabilities (other users cannot reach its folder" in description
+    finally:
+        shutil.rmtree(parent)

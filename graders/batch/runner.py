@@ -200,6 +200,10 @@ class Runner:
         temporary = job.scratch / "tmp"
         try:
             temporary.mkdir(parents=True, exist_ok=True)
+            # Outside namespaces the judge's worker runs as a uid of its own and reaches its
+            # folder under TMPDIR in place: through these folders, without listing them.
+            for folder in (job.scratch, temporary):
+                os.chmod(folder, 0o711)
             job.pid = judges.start_judge(job.submission, job.staging, temporary, self.options)
         except OSError as error:  # no process could be started (out of processes or memory)
             why = f"the grading process could not start ({error})"

@@ -108,9 +108,9 @@ class Worker:
         _worker_sequence += 1
         self.settings = settings
         self.level = settings.level if settings.level is not None else planned_level()
-        self.uid = jail.own_uid(_worker_sequence, self.level)
         self.base = Path(tempfile.mkdtemp(prefix="hw9-worker-"))
         os.chmod(self.base, 0o711)
+        self.uid = jail.own_uid(_worker_sequence, self.level, self.base)
         self.submission_copy = self.base / "submission"
         self.inbox = self.base / "inbox"
         self.workdir = self.base / "work"

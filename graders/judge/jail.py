@@ -207,11 +207,14 @@ def planned_level():
     return Level.LANDLOCK if sandbox.landlock_abi() >= 1 else Level.NONE
 
 
-def own_uid(sequence, level):
-    """A uid for the worker alone where the judge may switch users (root), else None."""
+def own_uid(sequence, level, folder):
+    """A uid for the worker alone where the judge may switch users (root), else None.
+
+    `folder` holds the worker's files; outside namespaces the worker reaches it in place.
+    """
     if not is_root():
         return None
-    if level is not Level.NAMESPACES and not _python_usable_by_others():
+    if level is not Level.NAMESPACES and not (_python_usable_by_others() and _reachable_by_others([Path(folder)])):
         return None
     uid = worker_uid(sequence)
     if level is not Level.NAMESPACES:
@@ -222,9 +225,16 @@ def own_uid(sequence, level):
 def _python_usable_by_others():
     """Outside namespaces another uid runs the host's Python in place: it must reach the interpreter, its packages and the harness."""
     needed = [Path(os.path.realpath(sys.executable)), Path(sys.prefix), *layout.worker_files()]
-    folders = {folder for path in needed for folder in path.parents}
     try:
-        return all(os.stat(folder).st_mode & 0o001 for folder in folders) and all(os.stat(path).st_mode & 0o004 for path in needed)
+        return _reachable_by_others(needed) and all(os.stat(path).st_mode & 0o004 for path in needed)
+    except OSError:
+        return False
+
+
+def _reachable_by_others(paths):
+    """Whether every folder above each of `paths` lets any user through."""
+    try:
+        return all(os.stat(folder).st_mode & 0o001 for folder in {folder for path in paths for folder in path.parents})
     except OSError:
         return False
 
@@ -240,7 +250,8 @@ def sandbox_info(worker):
     if worker.uid is not None:
         who = f"uid {worker.uid} of its own"
     elif is_root() and level is not Level.NAMESPACES:
-        who = "root's uid without capabilities (Python is not readable by other users here)"
+        why = "Python is not readable by other users here" if not _python_usable_by_others() else f"other users cannot reach its folder {worker.base.parent}"
+        who = f"root's uid without capabilities ({why})"
     else:
         who = "the grader's uid"
     started = f"; {worker.start_mode}" if worker.start_mode else ""
