@@ -372,3 +372,24 @@ def test_hw9_grade_outside_namespaces_grades_with_the_workers_own_uid_where_it_c
             assert "root's uid without capabilities (other users cannot reach its folder" in description
     finally:
         shutil.rmtree(parent)
+
+
+# ---------------------------------------------------------------- which processes are strays
+def _vanished_pid():
+    """A pid no process has: past the kernel's largest."""
+    return int(Path("/proc/sys/kernel/pid_max").read_text()) + 1
+
+
+@pytest.mark.parametrize("vanished_at", ["init-level", "worker-level"])
+def test_a_child_reaped_while_listed_never_displaces_the_sandboxs_own_processes(monkeypatch, vanished_at):
+    """A stray killed after one call may still be listed when the next call ends; the sandbox's own stay."""
+    bwrap, worker, daemon = os.getppid(), os.getpid(), _vanished_pid()
+    init = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        tree = {bwrap: [init.pid], init.pid: [worker, daemon]} if vanished_at == "worker-level" else {bwrap: [daemon, init.pid], init.pid: [worker]}
+        monkeypatch.setattr(jail, "children", lambda pid: tree.get(pid, []))
+        strays = jail.stray_processes(bwrap, jail.Level.NAMESPACES)
+        assert strays <= {daemon}, strays  # killing a pid that is gone is harmless; killing init or the worker is not
+    finally:
+        init.kill()
+        init.wait()

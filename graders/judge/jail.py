@@ -288,11 +288,23 @@ def children(pid):
 
 
 def _start_time(pid):
+    """When `pid` started (clock ticks since boot), or None once it is gone."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
             return int(stat.read().rsplit(")", 1)[1].split()[19])
     except (OSError, IndexError, ValueError):
-        return 0
+        return None
+
+
+def _oldest(pids):
+    """The earliest started of `pids` still there, or None.
+
+    A child listed a moment ago may have been reaped since (a stray killed after the last
+    call, its parent the sandbox's init): it must never pass for the oldest, or the
+    process it displaced would be taken for a stray.
+    """
+    started = [(time, pid) for pid in pids for time in [_start_time(pid)] if time is not None]
+    return min(started)[1] if started else None
 
 
 def _uid_of(pid):
@@ -339,8 +351,8 @@ def stray_processes(root_pid, level, uid=None):
     keep = {root_pid}
     worker = root_pid
     if level is Level.NAMESPACES:
-        init = min(children(root_pid), key=_start_time, default=None)
-        worker = min(children(init), key=_start_time, default=None) if init else None
+        init = _oldest(children(root_pid))
+        worker = _oldest(children(init)) if init else None
         keep |= {init, worker}
     strays, pending = set(), [root_pid]
     while pending:
