@@ -380,6 +380,35 @@ def test_a_spawned_judge_starts_with_the_parents_objects_frozen_and_the_parent_k
     assert gc.get_freeze_count() == 0
 
 
+def _outcome(name, score, mistakes=()):
+    from graders.judge.report import CheckOutcome
+
+    status = "passed" if score else "failed"
+    return CheckOutcome(name, name.split(".")[0], 1.0, score, status, "visible", output=f"{name} said so", mistakes=list(mistakes))
+
+
+def test_partial_results_hold_exactly_the_reports_gradescope_results_after_every_rewrite(tmp_path):
+    from graders.judge.jail import Level, SandboxInfo
+    from graders.judge.report import GradeReport, PartialResults
+
+    path = tmp_path / "results.partial.json"
+    partial, outcomes = PartialResults(path), []
+    mistake = {"id": "q1.flipped", "title": "kernel not flipped", "params": {"axis": 0}}
+    steps = [_outcome("q1.a", 1.0), _outcome("q1.b", 0.0, [mistake, mistake]), _outcome("q2.c \"quoted\" é", 0.5)]
+    for step, outcome in enumerate(steps):
+        outcomes.append(outcome)
+        report = GradeReport(submission="s", outcomes=list(outcomes), running=None if step % 2 else outcome.name, execution_time=step)
+        report.sandbox = SandboxInfo(Level.LANDLOCK, "Landlock and resource limits") if step else None
+        partial.write(report)
+        assert json.loads(path.read_text()) == report.gradescope()
+    # An outcome replaced in place (never done by the plugin) is encoded anew, and so is all after it.
+    outcomes[1] = _outcome("q1.b", 1.0)
+    report = GradeReport(submission="s", outcomes=list(outcomes))
+    partial.write(report)
+    assert json.loads(path.read_text()) == report.gradescope()
+    assert [test["score"] for test in json.loads(path.read_text())["tests"]] == [1.0, 1.0, 0.5]
+
+
 def test_the_partial_results_file_is_replaced_whole_with_the_umasks_mode(tmp_path):
     from graders.judge.report import rewrite_json
 

@@ -16,7 +16,7 @@ from graders import questions
 from graders.judge import harness, jail, scoring, settings, sources, warm
 from graders.judge import mistakes as generic_mistakes
 from graders.judge.naming import case_name, check_name, defined_checks, is_check, question_of
-from graders.judge.report import PARTIAL_RESULTS, GradeReport, remove_rewritten, rewrite_json, write_json_atomically
+from graders.judge.report import PARTIAL_RESULTS, GradeReport, PartialResults, remove_rewritten, write_json_atomically
 from graders.judge.rubric import RubricError, load_rubric
 from graders.judge.state import STATE, GradingState, judge_limits, state_of
 from graders.judge.verdict import CheckFailed
@@ -161,9 +161,12 @@ def _partial_path(state):
 def _write_partial(config):
     """Results so far, rewritten as each check starts and ends: a stopped grading keeps them."""
     state = state_of(config)
-    path = _partial_path(state)
-    if path is not None:
-        rewrite_json(path, _grade_report(state).gradescope())
+    if state.partial is None:
+        path = _partial_path(state)
+        if path is None:
+            return
+        state.partial = PartialResults(path)
+    state.partial.write(_grade_report(state))
 
 
 def _grade_report(state):

@@ -77,6 +77,10 @@ class GradeReport:
         return lines
 
     def gradescope(self):
+        return {**self.summary(), "tests": [outcome.test_entry() for outcome in self.outcomes]}
+
+    def summary(self):
+        """Everything of `gradescope()` but its tests."""
         output = [f"Submission graded in a confined worker ({self.sandbox.description})."] if self.sandbox else []
         output += [f"Worker restarted: {event}" for event in self.events]
         if self.notebook:
@@ -87,7 +91,6 @@ class GradeReport:
             "execution_time": round(self.execution_time, 2),
             "output": "\n".join(output),
             "visibility": "visible",
-            "tests": [outcome.test_entry() for outcome in self.outcomes],
             "extra_data": {
                 "hw9": {
                     "sandbox": self.sandbox.as_data() if self.sandbox else None,
@@ -100,6 +103,30 @@ class GradeReport:
                 }
             },
         }
+
+
+class PartialResults:
+    """results.partial.json, rewritten as each check starts and ends (see `rewrite_json`).
+
+    A check's outcome never changes once recorded, so its test entry is encoded once: the
+    rewrites of a grading cost its checks once each, not once per rewrite (218 rewrites of
+    up to 109 entries each for the reference).
+    """
+
+    def __init__(self, path):
+        self.path, self._encoded = Path(path), []  # (outcome, its entry's JSON), in report order
+
+    def write(self, report):
+        kept = 0
+        for (outcome, _), current in zip(self._encoded, report.outcomes):
+            if outcome is not current:
+                break
+            kept += 1
+        del self._encoded[kept:]
+        self._encoded += [(outcome, json.dumps(outcome.test_entry())) for outcome in report.outcomes[kept:]]
+        summary = json.dumps(report.summary())  # a JSON object: "{...}"
+        tests = ", ".join(text for _, text in self._encoded)
+        rewrite_text(self.path, f'{summary[:-1]}, "tests": [{tests}]}}')
 
 
 NOTEBOOK_LINES = 400  # of the cell-by-cell account in results.json's output; all of it is in extra_data
@@ -158,7 +185,12 @@ def remove_rewritten(path):
 
 
 def rewrite_json(path, data):
-    """Replace a file that only this process writes: one compact line to a fixed name beside it, renamed.
+    """`rewrite_text` of `data` as one compact line of JSON."""
+    rewrite_text(path, json.dumps(data))
+
+
+def rewrite_text(path, text):
+    """Replace a file that only this process writes: written to a fixed name beside it, renamed.
 
     For a file rewritten after every check: no unique temporary name to make and no chmod
     (the mode is the umask's, as with `write_json_atomically`). The old file is unlinked
@@ -173,7 +205,7 @@ def rewrite_json(path, data):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         handle = os.open(temporary, flags, 0o666)
     with os.fdopen(handle, "w") as stream:
-        stream.write(json.dumps(data))
+        stream.write(text)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
     os.rename(temporary, path)

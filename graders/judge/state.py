@@ -42,6 +42,7 @@ class GradingState:
     importer: threading.Thread | None = None  # the judge's background import of its Keras oracles
     submission: object = None  # the session's Submission, once started
     extra_workers: dict = field(default_factory=dict)  # settings -> Submission, see the worker_pool fixture
+    partial: object = None  # graders.judge.report.PartialResults, from the first partial results written
 
     def workers(self):
         return [graded for graded in (self.submission, *self.extra_workers.values()) if graded is not None]
