@@ -45,16 +45,19 @@ def layer_parameter_counts(values):
 
 
 def random_weights(values, rng):
-    """Seeded float32 weights in the contract's order: He-normal kernels, small biases.
+    """Seeded float32 weights in the contract's order: He-uniform kernels, small biases.
 
     He scaling keeps the activations' scale through the relu layers, so the softmax is
-    neither saturated nor flat and every weight moves the outputs.
+    neither saturated nor flat and every weight moves the outputs. Uniform draws, with the
+    variance of He-normal ones (2 / fan-in): a sixth of the time of normal draws, which for
+    the up to 2.3 million weights of a point were a quarter of a Q3 architecture check.
     """
     weights = []
     for shape in weight_shapes(values):
         scale = BIAS_SCALE if len(shape) == 1 else np.sqrt(2.0 / math.prod(shape[:-1]))
-        # Drawn in float32, as Keras holds them: a fifth less time than float64 draws cast down.
-        weights.append(rng.standard_normal(shape, dtype=np.float32) * np.float32(scale))
+        # Drawn in float32, as Keras holds them; U(-a, a) has variance a**2 / 3.
+        half_width = np.float32(scale * np.sqrt(3.0))
+        weights.append(rng.random(shape, dtype=np.float32) * (2 * half_width) - half_width)
     return weights
 
 
