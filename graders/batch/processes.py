@@ -136,12 +136,27 @@ def descendants(pid, parents=None):
     return found
 
 
+def _exists(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
 def _signal_all(pids, signum):
-    own_group = os.getpgrp()
+    """Signal `pids` and their process groups, except a group whose leader lives outside `pids`.
+
+    Such a group is another process's: an orphan adopted from a running judge's child may
+    still be in that judge's group (bubblewrap's monitor exits before its init does).
+    """
+    own_group, tree = os.getpgrp(), set(pids)
     for pid in pids:
         try:
             group = os.getpgid(pid)
-            if group != own_group:
+            if group != own_group and (group in tree or not _exists(group)):
                 os.killpg(group, signum)
         except (ProcessLookupError, PermissionError):
             pass
