@@ -100,7 +100,7 @@ def test_no_daemon_outlives_its_grading(tmp_path, sandbox_level):
 
 
 @pytest.mark.corpus
-@pytest.mark.parametrize("entry_name", ["hostile-prlimit", "hostile-recon", "hostile-write-others"])
+@pytest.mark.parametrize("entry_name", ["hostile-prlimit", "hostile-recon", "hostile-write-others", "hostile-poison-oracle-cache"])
 def test_without_namespaces_the_hostile_entries_are_contained_too(tmp_path, monkeypatch, entry_name):
     if sandbox.landlock_abi() < 1:
         pytest.skip("no Landlock on this kernel: without namespaces workers get rlimits only")

@@ -2,6 +2,7 @@
 import dataclasses
 import fcntl
 import os
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -295,11 +296,15 @@ def _run(argv, hosted):
         fork_server, options = _start_fork_server(options, layout.out / host.LOG_NAME, hosted)
     if options.preload and any(not job.invalid for job in jobs):
         options = _preload(options, hosted is not None)
+    if connection is None:
+        options = dataclasses.replace(options, oracle_cache=str(layout.new_oracle_cache()))
     try:
         interrupted, throughput_line = grade(jobs, layout, options, connection, arguments.cpus_per_judge)
     finally:
         if fork_server is not None:
             fork_server.close()
+        if options.oracle_cache is not None:
+            shutil.rmtree(options.oracle_cache, ignore_errors=True)
     records = store.write_gradebook(layout)
     report = write_report(layout, records)
     students = [candidate.student for candidate in candidates]

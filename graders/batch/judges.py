@@ -23,7 +23,7 @@ from graders import layout, questions
 from graders.batch import processes
 from graders.batch.results import graded_reason, hw9_data, internal_errors_note, kept_points, read_results, stopped_results
 from graders.batch.store import Status
-from graders.judge import jail, settings, warm
+from graders.judge import jail, oracle_cache, settings, warm
 from graders.judge.report import PARTIAL_RESULTS, rewritten_versions
 from graders.judge.safe_files import UnsafeFile, read_tail
 
@@ -69,6 +69,7 @@ class GradingOptions:
     warm_workers: bool = True  # never changes a grade, so not fingerprinted
     fork_server_fd: int | None = None  # the class's fork server, inherited by every judge
     fork_server_pid: int | None = None
+    oracle_cache: str | None = None  # the run's folder of oracle values its judges share (graders/judge/oracle_cache.py)
 
     def kept_processes(self):
         """Children of hw9-grade that are not judges and are not strays."""
@@ -137,6 +138,9 @@ def judge_environment(options, temporary_dir):
         TF_NUM_INTEROP_THREADS=threads,
     )
     env.pop(warm.FD_VARIABLE, None)
+    env.pop(oracle_cache.FOLDER_VARIABLE, None)
+    if options.oracle_cache is not None:
+        env[oracle_cache.FOLDER_VARIABLE] = options.oracle_cache
     if options.warm_workers and options.fork_server_fd is not None:
         env[warm.FD_VARIABLE] = str(options.fork_server_fd)
     return env

@@ -107,6 +107,11 @@ class Layout:
         self.staging.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix=f"{student[:40]}-", dir=self.staging))
 
+    def new_oracle_cache(self):
+        """A private folder (0700) for the oracle values this run's judges share."""
+        self.staging.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix="oracle-cache-", dir=self.staging))
+
     def clear_staging(self):
         """Drop what an interrupted run left half-done."""
         shutil.rmtree(self.staging, ignore_errors=True)

@@ -8,7 +8,7 @@ the contract's model computed in float64 NumPy (`graders.questions.q3.oracle`).
 import numpy as np
 import pytest
 
-from graders.judge import answers, mistakes as generic
+from graders.judge import answers, mistakes as generic, oracle_cache
 from graders.judge.verdict import expect_close, expect_equal, fail, value_of
 from graders.questions.q3 import judge as q3_judge, mistakes as spec, oracle
 
@@ -74,11 +74,13 @@ def test_architecture(student, rng, label):
     if not all(model.trainable):
         frozen = [shape for shape, trainable in zip(model.weight_shapes, model.trainable) if not trainable]
         fail(f"{checked}: trainable weights", "every weight trainable", f"frozen weights of shapes {frozen}", spec.FROZEN_WEIGHTS())
+    drawn_from = rng.bit_generator.state  # weights and x are its draws: the key of the oracle's logits
     weights, x = oracle.random_weights(values, rng), oracle.random_inputs(rng)
     checked_outputs = f"{checked}: model(x, training=False) on {len(x)} seeded images with the judge's seeded weights"
     answer = value_of(student.probe("model_outputs", "q3", values=values, x=x, weights=[weights[index] for index in order]), checked_outputs)
     run = _read(q3_judge.read_outputs, answer, checked_outputs)
-    logits = oracle.forward(values, weights, x, logits=True)
+    key = ["q3 logits", oracle_cache.source_digest(oracle.__file__), values, drawn_from]
+    logits = oracle_cache.cached_array(key, lambda: oracle.forward(values, weights, x, logits=True))
 
     def diagnose(got):
         if got.shape == logits.shape and np.allclose(got, logits, rtol=OUTPUT_RTOL, atol=1e-5):

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from graders.judge import answers
+from graders.judge import answers, oracle_cache
 from graders.judge.answers import Malformed
 
 MAX_SIMULATED_TRIALS = 2000
@@ -247,14 +247,19 @@ def _unsaved_hyperband_oracle():
 
 @functools.lru_cache(maxsize=16)
 def _count(max_epochs, factor, hyperband_iterations, space_json):
+    """(trials, None) or (None, why not); a count is shared with the run's other judges (see oracle_cache)."""
     import keras_tuner
 
-    with contextlib.redirect_stdout(io.StringIO()):  # no project folder: this oracle writes no files
-        try:
+    def count():
+        with contextlib.redirect_stdout(io.StringIO()):  # no project folder: this oracle writes no files
             oracle = _unsaved_hyperband_oracle()(
                 objective=keras_tuner.Objective("val_accuracy", "max"), max_epochs=max_epochs, factor=factor,
                 hyperband_iterations=hyperband_iterations, hyperparameters=keras_tuner.HyperParameters.from_config(json.loads(space_json)), seed=0,
             )
-            return len(count_trials(oracle)), None
-        except Exception as error:  # an oracle that cannot run this space
-            return None, f"not counted: keras-tuner's oracle stopped with {type(error).__name__}: {str(error)[:200]}"
+            return np.asarray(len(count_trials(oracle)))
+
+    key = ["q3 hyperband trials", oracle_cache.source_digest(__file__), keras_tuner.__version__, max_epochs, factor, hyperband_iterations, space_json]
+    try:
+        return int(oracle_cache.cached_array(key, count)), None
+    except Exception as error:  # an oracle that cannot run this space
+        return None, f"not counted: keras-tuner's oracle stopped with {type(error).__name__}: {str(error)[:200]}"
