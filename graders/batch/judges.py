@@ -11,7 +11,6 @@ always, never forked from here.
 """
 import contextlib
 import hashlib
-import importlib
 import os
 import signal
 import sys
@@ -26,6 +25,7 @@ from graders.batch.store import Status
 from graders.judge import jail, oracle_cache, settings, warm
 from graders.judge.report import PARTIAL_RESULTS, rewritten_versions
 from graders.judge.safe_files import UnsafeFile, read_tail
+from graders.worker import deferred_pyplot
 
 PRELOADED_LIBRARIES = ("numpy", "cv2", "yaml", "pytest", "tensorflow", "keras", "keras_tuner")
 PROJECT_PACKAGES = ("graders", "conftest")
@@ -155,7 +155,7 @@ def preload_libraries():
     with tempfile.TemporaryFile() as captured, _redirect_stderr(captured):
         for library in PRELOADED_LIBRARIES:
             try:
-                importlib.import_module(library)
+                deferred_pyplot.import_module(library)
             except Exception as error:
                 return f"importing {library} failed ({type(error).__name__}: {error})"
     threads = processes.thread_count()

@@ -19,12 +19,12 @@ _KEPT_MODELS = 2
 
 def probe_warm(session, libraries):
     """Import libraries the submission will need while the judge does its own start-up."""
-    import importlib
+    from graders.worker import deferred_pyplot
 
     loaded = []
     for library in libraries:
         try:
-            importlib.import_module(library)
+            deferred_pyplot.import_module(library)
             loaded.append(library)
         except Exception:  # the submission's own import will report it
             pass
