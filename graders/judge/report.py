@@ -106,7 +106,7 @@ class GradeReport:
 
 
 class PartialResults:
-    """results.partial.json, rewritten as each check starts and ends (see `rewrite_json`).
+    """results.partial.json, rewritten as each check starts and ends (see `rewrite_text`).
 
     A check's outcome never changes once recorded, so its test entry is encoded once: the
     rewrites of a grading cost its checks once each, not once per rewrite (218 rewrites of
