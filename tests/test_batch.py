@@ -409,16 +409,51 @@ def test_partial_results_hold_exactly_the_reports_gradescope_results_after_every
     assert [test["score"] for test in json.loads(path.read_text())["tests"]] == [1.0, 1.0, 0.5]
 
 
-def test_the_partial_results_file_is_replaced_whole_with_the_umasks_mode(tmp_path):
-    from graders.judge.report import rewrite_json
+@pytest.mark.parametrize("exchange", [True, False], ids=["exchanged", "renamed"])
+def test_the_partial_results_file_is_replaced_whole_with_the_umasks_mode(tmp_path, monkeypatch, exchange):
+    from graders.judge import report
 
+    if not exchange:  # a file system that refuses RENAME_EXCHANGE
+        monkeypatch.setattr(report, "_exchange", lambda first, second: False)
     path = tmp_path / "new-folder" / "results.partial.json"
+    first, second = {"tests": [{"name": "q1.a" * 50}], "running": "q1.a"}, {"tests": [], "running": None}
     mask = os.umask(0o027)
     try:
-        rewrite_json(path, {"tests": [{"name": "q1.a" * 50}], "running": "q1.a"})
-        rewrite_json(path, {"tests": [], "running": None})  # shorter: nothing of the first may remain
+        report.rewrite_json(path, first)
+        inode = path.stat().st_ino
+        report.rewrite_json(path, second)  # shorter: nothing of the first may remain
+        report.rewrite_json(path, first)
+        report.rewrite_json(path, second)
     finally:
         os.umask(mask)
-    assert json.loads(path.read_text()) == {"tests": [], "running": None}
+    assert json.loads(path.read_text()) == second
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
-    assert sorted(os.listdir(path.parent)) == ["results.partial.json"]
+    if exchange:  # two inodes take turns; beside the file, the version before it, whole
+        assert sorted(os.listdir(path.parent)) == ["results.partial.json", "results.partial.json.tmp"]
+        assert json.loads(path.with_name("results.partial.json.tmp").read_text()) == first
+        assert path.with_name("results.partial.json.tmp").stat().st_ino == inode
+    else:
+        assert sorted(os.listdir(path.parent)) == ["results.partial.json"]
+
+
+def test_the_runner_wakes_when_a_judge_ends_not_at_its_next_poll(tmp_path):
+    from graders.batch.runner import Job
+
+    layout = store.Layout(tmp_path / "out")
+    runner = Runner(layout, judges.GradingOptions(jobs=1, timeout=600), on_record=lambda record: None)
+    pid = processes.spawn([sys.executable, "-c", "pass"], tmp_path / "judge.log", dict(os.environ), tmp_path)
+    job = Job("s", tmp_path, "f", tmp_path / "staging", tmp_path / "scratch", pid=pid, pidfd=os.pidfd_open(pid))
+    runner.running[pid] = job
+
+    def too_late(signum, frame):
+        raise TimeoutError("the runner slept through its judge's end")
+
+    previous = signal.signal(signal.SIGALRM, too_late)
+    signal.alarm(60)
+    try:
+        runner._wait(3600)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert os.waitpid(pid, 0)[0] == pid
+    os.close(job.pidfd)

@@ -68,13 +68,14 @@ NEWER = results(running="q3.architecture[golden]")
 @pytest.mark.parametrize(
     "files, kept",
     [
-        ({"results_partial_json_tmp": NEWER}, FINISHED),  # stopped between the unlink and the rename
-        ({"results_partial_json": OLDER, "results_partial_json_tmp": NEWER}, FINISHED),  # before the unlink
+        ({"results_partial_json_tmp": NEWER}, FINISHED),  # stopped between the unlink and the rename (no exchange)
+        ({"results_partial_json": NEWER, "results_partial_json_tmp": OLDER}, FINISHED),  # after an exchange
         ({"results_partial_json": OLDER, "results_partial_json_tmp": json.dumps(NEWER)[:-40]}, FINISHED[:1]),  # while writing
+        ({"results_partial_json": OLDER, "results_partial_json_tmp": NEWER}, FINISHED[:1]),  # before its exchange
     ],
-    ids=["only-the-temporary", "a-newer-temporary", "a-cut-temporary"],
+    ids=["only-the-temporary", "an-exchanged-temporary", "a-cut-temporary", "an-uncommitted-temporary"],
 )
-def test_a_judge_stopped_while_rewriting_its_partial_results_keeps_the_newest_whole_ones(tmp_path, files, kept):
+def test_a_judge_stopped_while_rewriting_its_partial_results_keeps_the_newest_committed_ones(tmp_path, files, kept):
     outcome = judges.outcome(staged(tmp_path, **files), signal.SIGKILL, True, 600)
     assert outcome.status == "timeout" and outcome.stopped_early
     assert [test["name"] for test in outcome.results["tests"]] == [test["name"] for test in kept]

@@ -92,15 +92,16 @@ def test_the_check_notes_file_is_json(tmp_path):
     assert lines == ["  q4: 1 check worth 6 points, shown after the due date: graded only by your instructor"]
 
 
-@pytest.mark.parametrize("cut", [False, True], ids=["whole-temporary", "cut-temporary"])
+@pytest.mark.parametrize("cut", [False, True], ids=["after-an-exchange", "while-writing"])
 def test_a_grading_stopped_while_rewriting_its_partial_results_reports_the_newest_whole_ones(tmp_path, monkeypatch, cut):
     older = {"tests": [{"name": "q1.conv2d[a]", "score": 2.0, "max_score": 2.0}]}
     newer = {"tests": [*older["tests"], {"name": "q1.conv2d[b]", "score": 0.0, "max_score": 2.0}]}
     results = tmp_path / "results.json"
-    versions = rewritten_versions(results.with_name(PARTIAL_RESULTS))
-    text = json.dumps(newer)[:-10] if cut else json.dumps(newer)
-    # A stand-in for pytest killed before its rename: the older file and the temporary beside it.
-    stand_in = f"import pathlib; pathlib.Path({str(versions[1])!r}).write_text({json.dumps(older)!r}); pathlib.Path({str(versions[0])!r}).write_text({text!r})"
+    committed, temporary = rewritten_versions(results.with_name(PARTIAL_RESULTS))
+    # A stand-in for pytest killed right after exchanging the newer version in (the older
+    # one in the temporary), or while writing the newer one into the temporary.
+    texts = {committed: older, temporary: json.dumps(newer)[:-10]} if cut else {committed: newer, temporary: older}
+    stand_in = "; ".join(["import pathlib", *(f"pathlib.Path({str(path)!r}).write_text({(text if isinstance(text, str) else json.dumps(text))!r})" for path, text in texts.items())])
     monkeypatch.setattr(grade, "pytest_command", lambda *arguments: [sys.executable, "-c", stand_in])
     grading = grade.Grading(rubric=layout.DEFAULT_RUBRIC, grading_seed=PUBLIC_SEED)
     graded = grade.run(layout.REFERENCE_SUBMISSION, grading, results)

@@ -1,5 +1,6 @@
 """The judge/worker messages: round trips, and what the judge refuses to read as a response."""
 import json
+import os
 
 import numpy as np
 import pytest
@@ -42,3 +43,34 @@ def test_a_numpy_string_travels_as_the_string_it_is_and_a_string_array_as_an_uns
     assert decoded["optimizer"] == "adam" and type(decoded["optimizer"]) is str
     assert isinstance(decoded["table"], Unsupported) and "dtype <U5" in str(decoded["table"])
     assert not list(tmp_path.iterdir()), "no exchange file is written for a string array"
+
+
+def test_each_value_encoded_names_its_arrays_afresh_and_rewrites_the_files_in_place(tmp_path):
+    from graders.worker.protocol import ExchangeFolder, decode, encode
+
+    first = encode({"x": np.arange(1000.0), "y": (np.int64(3), np.ones((2, 3)))}, tmp_path, prefix="a")
+    inodes = {path.name: path.stat().st_ino for path in tmp_path.iterdir()}
+    assert sorted(inodes) == ["a0.npy", "a1.npy", "a2.npy"]
+    np.testing.assert_array_equal(decode(first, ExchangeFolder(tmp_path))["x"], np.arange(1000.0))
+    second = encode([np.arange(3, dtype=np.uint8)], tmp_path, prefix="a")  # shorter: nothing of a0's first value may remain
+    assert second == [{"__ndarray__": "a0.npy", "scalar": False}]
+    assert (tmp_path / "a0.npy").stat().st_ino == inodes["a0.npy"], "the file is rewritten, not made anew"
+    back = decode(second, ExchangeFolder(tmp_path))[0]
+    assert back.dtype == np.uint8
+    np.testing.assert_array_equal(back, np.arange(3))
+
+
+@pytest.mark.parametrize("planted", ["link", "fifo", "empty-folder"])
+def test_an_exchange_name_planted_beforehand_is_replaced_never_written_through(tmp_path, planted):
+    from graders.worker.protocol import ExchangeFolder, decode, encode
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("untouched")
+    exchange = tmp_path / "work"
+    exchange.mkdir()
+    make = {"link": lambda path: path.symlink_to(victim), "fifo": os.mkfifo, "empty-folder": os.mkdir}
+    make[planted](exchange / "r0.npy")
+    encoded = encode(np.full((4, 4), 7.0), exchange)  # a FIFO opened for writing would block without O_NONBLOCK
+    assert victim.read_text() == "untouched"
+    assert (exchange / "r0.npy").is_file() and not (exchange / "r0.npy").is_symlink()
+    np.testing.assert_array_equal(decode(encoded, ExchangeFolder(exchange)), np.full((4, 4), 7.0))

@@ -8,6 +8,7 @@ committed stays committed.
 import contextlib
 import json
 import os
+import select
 import shutil
 import time
 from collections import deque
@@ -41,6 +42,7 @@ class Job:
     submission: Path = None  # the folder graded
     invalid: str = ""
     pid: int = 0
+    pidfd: int = -1  # readable once the judge has ended (-1: none, so the loop polls)
     started: float = 0.0
     timed_out: bool = False
 
@@ -188,7 +190,7 @@ class Runner:
                 self._enforce_time_limits()
                 if not self._reap():
                     self.on_idle()
-                    time.sleep(POLL_SECONDS)
+                    self._wait(POLL_SECONDS)
         finally:
             self._stop_all()
 
@@ -210,6 +212,26 @@ class Runner:
             self.on_record(finish(job, self.layout, self.options, judges.Outcome(Status.CRASHED, why)))
             return
         self.running[job.pid] = job
+        with contextlib.suppress(AttributeError, OSError):  # no pidfd before Linux 5.3: the loop polls
+            job.pidfd = os.pidfd_open(job.pid)
+
+    def _wait(self, seconds):
+        """Sleep `seconds`, or less: until a judge ends, where every running judge has a pidfd.
+
+        A judge's end starts the next one at once rather than at the next poll (0.05 s
+        later on average, 4% of a warm grading).
+        """
+        pidfds = [job.pidfd for job in self.running.values()]
+        if pidfds and -1 not in pidfds:
+            select.select(pidfds, [], [], seconds)
+        else:
+            time.sleep(seconds)
+
+    @staticmethod
+    def _close_pidfd(job):
+        if job.pidfd != -1:
+            os.close(job.pidfd)
+            job.pidfd = -1
 
     def _reap(self):
         """Collect every judge that ended; return whether any did."""
@@ -224,6 +246,7 @@ class Runner:
             job = self.running.pop(pid, None)
             if job is None:
                 continue  # an orphan re-parented to us, already killed
+            self._close_pidfd(job)
             reaped = True
             if self.subreaper:  # a worker its judge left behind is ours now: stop it
                 processes.kill_strays(set(self.running) | self.options.kept_processes())
@@ -246,6 +269,7 @@ class Runner:
                 os.waitpid(pid, 0)
             except ChildProcessError:
                 pass
+            self._close_pidfd(job)
             shutil.rmtree(job.scratch, ignore_errors=True)
             shutil.rmtree(job.staging, ignore_errors=True)
         self.running.clear()

@@ -1,5 +1,7 @@
 """Scores per check and question, the terminal table and Gradescope's results.json."""
 import contextlib
+import ctypes
+import functools
 import json
 import os
 import tempfile
@@ -168,17 +170,18 @@ PARTIAL_RESULTS = "results.partial.json"  # beside results.json, rewritten by th
 
 
 def rewritten_versions(path):
-    """Where `rewrite_json(path, ...)` may have left its latest data, newest first.
+    """Where `rewrite_text(path, ...)` may have left its latest whole text, in the order to try them.
 
-    A writer stopped after the unlink and before the rename leaves only the temporary, and
-    one stopped before the unlink leaves a temporary newer than `path` (or, stopped while
-    writing it, a truncated one): a reader takes the first of these it can read whole.
+    A version is committed by the rename (or exchange) that puts it at `path`: `path` holds
+    the latest committed one. A writer stopped after unlinking `path` and before its rename
+    leaves that version only in the temporary; the temporary beside `path` is otherwise the
+    version before (exchanged out) or one being written, cut short or not yet committed.
     """
-    return [Path(f"{path}.tmp"), Path(path)]
+    return [Path(path), Path(f"{path}.tmp")]
 
 
 def remove_rewritten(path):
-    """Remove every version of a file `rewrite_json` wrote (its checks are in results.json now, say)."""
+    """Remove every version of a file `rewrite_text` wrote (its checks are in results.json now, say)."""
     for version in rewritten_versions(path):
         with contextlib.suppress(FileNotFoundError):
             version.unlink()
@@ -190,22 +193,54 @@ def rewrite_json(path, data):
 
 
 def rewrite_text(path, text):
-    """Replace a file that only this process writes: written to a fixed name beside it, renamed.
+    """Replace a file that only this process writes, through a temporary beside it.
 
-    For a file rewritten after every check: no unique temporary name to make and no chmod
-    (the mode is the umask's, as with `write_json_atomically`). The old file is unlinked
-    before the rename because ext4 flushes a file renamed over another to disk at once
-    (auto_da_alloc): 0.32 ms a rewrite against 0.06 ms. Readers use `rewritten_versions`.
+    For a file rewritten after every check, 218 times a grading: the text is written over
+    the temporary in place, then exchanged with `path` (renameat2 RENAME_EXCHANGE), so two
+    inodes serve every rewrite. A new file per rewrite would cost an inode each, which ext4
+    without a journal finds more slowly the more files were deleted lately (see
+    graders/worker/protocol.py). Not truncated to nothing first: ext4 writes such a file back
+    to disk when it is closed (auto_da_alloc), and so would a rename over `path`, which is
+    why, where the exchange is refused, `path` is unlinked before the rename.
     """
-    temporary = rewritten_versions(path)[0]
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW
+    temporary = str(rewritten_versions(path)[1])
+    data = text.encode()
+    flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
     try:
-        handle = os.open(temporary, flags, 0o666)
+        handle = os.open(temporary, flags, 0o666)  # the mode is the umask's, as with write_json_atomically
     except FileNotFoundError:  # the first write: its folder may not exist yet
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         handle = os.open(temporary, flags, 0o666)
-    with os.fdopen(handle, "w") as stream:
-        stream.write(text)
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
-    os.rename(temporary, path)
+    try:
+        written = 0
+        while written < len(data):
+            written += os.pwrite(handle, data[written:], written)
+        os.ftruncate(handle, len(data))
+    finally:
+        os.close(handle)
+    if not _exchange(temporary, str(path)):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        os.rename(temporary, path)
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+@functools.cache
+def _renameat2():
+    try:
+        function = ctypes.CDLL(None, use_errno=True).renameat2
+    except AttributeError:  # a C library without it
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    return function
+
+
+def _exchange(first, second):
+    """Swap two paths atomically; False where either is missing or the file system cannot."""
+    renameat2 = _renameat2()
+    if renameat2 is None:
+        return False
+    return renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE) == 0

@@ -82,7 +82,6 @@ def serve(request_fd, response_fd):
     responses.write(hello.line())
     for line in os.fdopen(request_fd, "r"):
         request = Request.from_line(line)
-        protocol.remove_results(settings.workdir)  # the judge has read the last answer's arrays
         try:
             value = protocol.encode(session.handle(request), settings.workdir)
             response = Response(request.id, True, value=value, limits=sandbox.current_limits())
