@@ -10,6 +10,7 @@ are Ray's children, not the driver's.
 """
 import argparse
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -35,7 +36,8 @@ def main(argv=None):
     if args.copies < 1 or args.jobs < 1:
         parser.error(f"--copies and --jobs must be at least 1, got --copies={args.copies} --jobs={args.jobs}")
     port = _free_port()
-    os.environ["RAY_AUTH_MODE"] = "token"  # Ray's default for a cluster started here; the driver must send the token
+    # A cluster with token authentication; the driver must send the token (Ray 2.60 no longer makes one itself).
+    os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32))
     subprocess.run([str(RAY), "start", "--head", f"--port={port}", f"--num-cpus={args.jobs}", "--include-dashboard=false",
                     "--disable-usage-stats"], check=True, capture_output=True)
     try:

@@ -4,6 +4,7 @@ import json
 import os
 import re
 import shutil
+import secrets
 import signal
 import socket
 import subprocess
@@ -212,7 +213,8 @@ def ray_cluster(tmp_path_factory):
     `ray stop --force` at the end stops every Ray process of the machine: run these tests where no other Ray runs.
     """
     port = _free_port()
-    env = {**ENVIRONMENT, "RAY_AUTH_MODE": "token"}
+    # Token authentication, as a cluster should run; Ray 2.60 no longer makes the token itself.
+    env = {**ENVIRONMENT, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
     started = subprocess.run([str(RAY_BIN), "start", "--head", f"--port={port}", "--num-cpus=2", "--num-gpus=1",
                               "--include-dashboard=false", "--disable-usage-stats"], env=env, capture_output=True, text=True, timeout=180)
     assert started.returncode == 0, started.stdout + started.stderr

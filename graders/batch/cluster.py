@@ -58,7 +58,7 @@ def connect(spec):
             ray.init(address=spec.address or None, log_to_driver=False, **settings)
         except Exception as error:  # ConnectionError, a wrong address, a version mismatch
             hint = "" if os.environ.get("RAY_AUTH_MODE") else (
-                "; a cluster with token authentication (Ray 2.59 and later start one so) also wants RAY_AUTH_MODE=token "
+                "; a cluster with token authentication (Ray 2.59's default, 2.60's with RAY_AUTH_MODE=token) also wants RAY_AUTH_MODE=token "
                 "and its token in ~/.ray/auth_token or RAY_AUTH_TOKEN")
             raise ClusterError(f"--cluster {spec.label}: cannot join the Ray cluster ({type(error).__name__}: {error}){hint}") from None
     resources = ray.cluster_resources()
