@@ -211,13 +211,9 @@ def rewrite_text(path, text):
     except FileNotFoundError:  # the first write: its folder may not exist yet
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         handle = os.open(temporary, flags, 0o666)
-    try:
-        written = 0
-        while written < len(data):
-            written += os.pwrite(handle, data[written:], written)
-        os.ftruncate(handle, len(data))
-    finally:
-        os.close(handle)
+    with open(handle, "wb") as stream:  # as protocol.save_array writes its arrays
+        stream.write(data)
+        stream.truncate()
     if not _exchange(temporary, str(path)):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
