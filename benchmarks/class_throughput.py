@@ -13,6 +13,9 @@ hw9-grade and its descendants used (their rusage once hw9-grade has exited), the
 process included; per submission it is that total divided by the copies. `--tree` grades
 with another checkout's code (its `graders` first on PYTHONPATH, its reference, its rubric),
 with this interpreter; `--hw9-grade-args` passes options through (e.g. `--no-preload`).
+Each run's wall time is also split in three, from the records' start times: launch to the
+first grading's start (one interpreter start and the libraries' import, which no number of
+jobs shortens), the gradings, and the last one's end to exit (the gradebook and report).
 """
 import argparse
 import csv
@@ -24,11 +27,31 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
+
+from graders.batch import store
 
 HERE = Path(__file__).resolve().parents[1]
 QUESTION_FILES = ("q1.py", "q2.py", "q3.py", "q4.py")
+
+
+@dataclass(frozen=True)
+class Phases:
+    """A run's wall time in three: launch to the first grading's start, the gradings, the last one's end to exit."""
+
+    start: float
+    gradings: float
+    end: float
+
+    @classmethod
+    def of(cls, records, launched, wall):
+        """From the records' start times and durations; None where a record does not say when it started."""
+        if not records or any(not record.started_at for record in records):
+            return None
+        first = min(record.started_at for record in records)
+        last = max(record.started_at + record.seconds for record in records)
+        return cls(first - launched, last - first, launched + wall - last)
 
 
 @dataclass(frozen=True)
@@ -38,15 +61,18 @@ class Measured:
     jobs: int
     wall: float
     cpu: float
+    phases: Phases = None
 
     def row(self):
         per = self.wall / self.copies
+        phases = " | ".join(f"{value:.1f}" for value in astuple(self.phases)) if self.phases else "- | - | -"
         return (f"| {self.label} | {self.copies} | {self.jobs} | {self.wall:.1f} | {per:.2f} | {per * self.jobs:.2f} "
-                f"| {self.cpu:.1f} | {self.cpu / self.copies:.2f} |")
+                f"| {self.cpu:.1f} | {self.cpu / self.copies:.2f} | {phases} |")
 
 
-HEADER = ("| configuration | copies | jobs | wall s | wall s per submission | per core | CPU s | CPU s per submission |\n"
-          "|---|---|---|---|---|---|---|---|")
+HEADER = ("| configuration | copies | jobs | wall s | wall s per submission | per core | CPU s | CPU s per submission "
+          "| launch to first grading s | gradings s | last grading to exit s |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 def _children_cpu():
@@ -55,7 +81,7 @@ def _children_cpu():
 
 
 def grade(tree, copies, jobs, extra, scratch):
-    """Grade `copies` copies of `tree`'s reference with `jobs` judges; (wall seconds, CPU seconds)."""
+    """Grade `copies` copies of `tree`'s reference with `jobs` judges; (wall seconds, CPU seconds, Phases or None)."""
     klass = scratch / f"class-{jobs}-{time.monotonic_ns()}"
     for index in range(copies):
         student = klass / f"student{index:03d}"
@@ -65,7 +91,7 @@ def grade(tree, copies, jobs, extra, scratch):
     env = dict(os.environ, PYTHONPATH=str(tree), PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
     command = [sys.executable, "-m", "graders.batch.cli", str(klass), "--out", str(klass.with_suffix(".out")),
                "--jobs", str(jobs), "--force", *extra]
-    cpu_before, started = _children_cpu(), time.monotonic()
+    cpu_before, started, launched = _children_cpu(), time.monotonic(), time.time()
     done = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True)
     wall, cpu = time.monotonic() - started, _children_cpu() - cpu_before
     if done.returncode != 0:
@@ -75,7 +101,7 @@ def grade(tree, copies, jobs, extra, scratch):
     wrong = [row for row in rows if row["status"] != "graded" or float(row["total"]) != 100]
     if len(rows) != copies or wrong:
         raise SystemExit(f"the reference was not graded 100 {copies} times: {wrong or rows}")
-    return wall, cpu
+    return wall, cpu, Phases.of(list(store.load_records(store.Layout(klass.with_suffix(".out"))).values()), launched, wall)
 
 
 MODES = {"warm": [], "cold": ["--no-warm-workers"]}  # hw9-grade's workers: forked from its fork server, or fresh interpreters
@@ -96,7 +122,11 @@ def ratios(rows):
     for (mode, jobs), row in rows.items():
         single = rows.get((mode, 1))
         if jobs > 1 and single is not None:
-            lines.append(f"{mode}: speed-up from 1 to {jobs} jobs: {single.wall / row.wall:.2f}x")
+            line = f"{mode}: speed-up from 1 to {jobs} jobs: {single.wall / row.wall:.2f}x"
+            if single.phases and row.phases:
+                line += (f" (the gradings alone: {single.phases.gradings / row.phases.gradings:.2f}x; launch to first grading "
+                         f"{single.phases.start:.1f} and {row.phases.start:.1f} s)")
+            lines.append(line)
     return lines
 
 
@@ -125,8 +155,8 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="hw9-throughput-") as scratch:
         for _ in range(args.rounds):  # interleaved: a machine that slows down for a while slows every configuration
             for mode, jobs in configurations:
-                wall, cpu = grade(tree, args.copies, jobs, [*MODES[mode], *shlex.split(args.hw9_grade_args)], Path(scratch))
-                runs[mode, jobs].append(Measured(f"{label} {mode}", args.copies, jobs, wall, cpu))
+                wall, cpu, phases = grade(tree, args.copies, jobs, [*MODES[mode], *shlex.split(args.hw9_grade_args)], Path(scratch))
+                runs[mode, jobs].append(Measured(f"{label} {mode}", args.copies, jobs, wall, cpu, phases))
                 print(runs[mode, jobs][-1].row(), flush=True)
     rows = {configuration: median_run(measured) for configuration, measured in runs.items()}
     print(f"\n{'the run of median CPU of ' + str(args.rounds) + ' per configuration' if args.rounds > 1 else 'one run per configuration'}:")

@@ -9,6 +9,8 @@ import os
 import re
 import subprocess
 import sys
+import time
+from dataclasses import asdict, replace
 
 import pytest
 
@@ -225,7 +227,7 @@ def test_the_summary_counts_each_status_and_says_one_submission(tmp_path, monkey
     out = capsys.readouterr().out
     assert "hw9-grade: 1 submission, 0 already graded and unchanged, 1 to grade" in out
     summary, timing = out.split("\n1 submission: ", 1)[1].splitlines()[:2]
-    assert summary == "1 timeout" and re.fullmatch(r"1 grading in [\d.]+ s \(1 timeout\), [\d.]+ s of CPU", timing), out
+    assert summary == "1 timeout" and re.fullmatch(r"1 grading in [\d.]+ s \(1 timeout\), [\d.]+ s of CPU; the first started [\d.]+ s after hw9-grade was launched", timing), out
 
 
 def _record(name, status, cpu=2.0):
@@ -240,6 +242,16 @@ def test_throughput_per_core_only_when_it_means_something():
     assert throughput(two[:1], 20.0, 2) == "1 grading in 20 s (1 graded), 2.0 s of CPU"
     assert throughput(two, 0.3, 1) == "2 gradings in 0.3 s (1 graded, 1 timeout), 2.0 s of CPU each"
     assert throughput(two[2:], 5.0, 2) == ""
+
+
+def test_throughput_names_the_start_up_that_no_number_of_jobs_shortens():
+    two = [_record("a", Status.GRADED), _record("b", Status.GRADED)]
+    assert throughput(two, 6.0, 2, startup=2.64) == (
+        "2 gradings in 6.0 s (2 graded): 3.0 s of wall time each, 6.0 s per submission per core (2 cores), 2.0 s of CPU each; "
+        "the first started 2.6 s after hw9-grade was launched"
+    )
+    assert throughput(two[:1], 0.5, 2, startup=0.04) == "1 grading in 0.5 s (1 graded), 2.0 s of CPU; the first started 0.0 s after hw9-grade was launched"
+    assert throughput([_record("c", Status.INVALID)], 5.0, 2, startup=1.0) == ""
 
 
 # ---- 5: the progress line counts restarted workers --------------------------------------------
@@ -259,6 +271,27 @@ def test_restarts_reach_the_record_and_the_progress_line(tmp_path, monkeypatch, 
     assert graded(monkeypatch, tmp_path, "restarted-ann") == ExitCode.GRADED
     assert "its worker restarted 2 times (1/1 done, 0 failed, 1 with worker restarts," in capsys.readouterr().out
     assert store.read_record(tmp_path / "out" / "students" / "restarted-ann").restarts == 2
+
+
+def test_a_record_keeps_when_its_grading_started(tmp_path, monkeypatch):
+    before = time.time()
+    assert graded(monkeypatch, tmp_path, "ann", "invalid-cy") == ExitCode.NOT_GRADED
+    after = time.time()
+    ann, cy = (store.read_record(tmp_path / "out" / "students" / name) for name in ("ann", "invalid-cy"))
+    assert before <= ann.started_at <= ann.started_at + ann.seconds <= after + 0.01, (before, ann, after)
+    assert before <= cy.started_at <= after  # an invalid submission is recorded when its turn comes
+    old = tmp_path / "old"
+    old.mkdir()
+    kept = {key: value for key, value in asdict(ann).items() if key != "started_at"}  # a record from before started_at
+    (old / "record.json").write_text(json.dumps(kept))
+    assert store.read_record(old) == replace(ann, started_at=0.0)
+
+
+def test_seconds_since_launch_counts_from_the_process_start_across_exec(tmp_path):
+    script = "import time, os, sys; time.sleep(0.4); os.execv(sys.executable, [sys.executable, '-c', " \
+             "'from graders.batch import processes; print(processes.seconds_since_launch())'])"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=project_layout.PROJECT_ROOT)
+    assert 0.4 <= float(done.stdout) < 30, done.stdout
 
 
 # ---- 6, 7: no staging path in the outputs; what a timeout leaves -------------------------------

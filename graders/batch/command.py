@@ -14,7 +14,7 @@ from graders.batch.fingerprint import grader_fingerprint
 from graders.batch.html_report import write_report
 from graders.batch.ids import printable
 from graders.batch.inputs import find_submissions
-from graders.batch.processes import available_cores
+from graders.batch.processes import available_cores, seconds_since_launch
 from graders.batch.progress import Progress, plural
 from graders.batch.results import names
 from graders.batch.runner import Runner, is_current, prepare, submission_fingerprint
@@ -154,8 +154,12 @@ def _seconds(value):
     return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
 
 
-def throughput(records, seconds, cores):
-    """What this run's gradings took; "" if it ran none. Per core only when it means something."""
+def throughput(records, seconds, cores, startup=None):
+    """What this run's gradings took; "" if it ran none. Per core only when it means something.
+
+    `startup`: seconds from hw9-grade's launch to its first grading (the libraries' one
+    import is most of it), which no number of jobs shortens; None if not known.
+    """
     judged = [record for record in records if record.status is not Status.INVALID]
     if not judged:
         return ""
@@ -164,11 +168,13 @@ def throughput(records, seconds, cores):
     cpu = sum(record.cpu_seconds for record in judged) / count
     line = f"{plural(count, 'grading')} in {_seconds(seconds)} s ({statuses})"
     if count < 2 or seconds < MEANINGFUL_WALL_SECONDS:
-        return f"{line}, {_seconds(cpu)} s of CPU{' each' if count > 1 else ''}"
-    return (
-        f"{line}: {seconds / count:.1f} s of wall time each, {seconds * cores / count:.1f} s per submission per core "
-        f"({plural(cores, 'core')}), {cpu:.1f} s of CPU each"
-    )
+        line = f"{line}, {_seconds(cpu)} s of CPU{' each' if count > 1 else ''}"
+    else:
+        line = (
+            f"{line}: {seconds / count:.1f} s of wall time each, {seconds * cores / count:.1f} s per submission per core "
+            f"({plural(cores, 'core')}), {cpu:.1f} s of CPU each"
+        )
+    return line if startup is None else f"{line}; the first started {startup:.1f} s after hw9-grade was launched"
 
 
 def exit_code(students, records, fail_under=None):
@@ -193,7 +199,7 @@ def grade(jobs, layout, options, connection=None, cpus_per_judge=1.0):
         finished.append(record)
         progress.update(record)
 
-    interrupted, started = False, time.monotonic()
+    interrupted, started, startup = False, time.monotonic(), seconds_since_launch()
     try:
         progress.start()
         if connection is None:
@@ -205,7 +211,7 @@ def grade(jobs, layout, options, connection=None, cpus_per_judge=1.0):
     finally:
         progress.close()
         layout.clear_staging()
-    return interrupted, throughput(finished, time.monotonic() - started, options.cores)
+    return interrupted, throughput(finished, time.monotonic() - started, options.cores, startup)
 
 
 def _options(parser, arguments):

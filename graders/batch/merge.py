@@ -11,7 +11,7 @@ import time
 
 from graders import questions
 from graders.batch import judges, remote, results, store
-from graders.batch.runner import finish, moved_paths, reason_with_note, relocated
+from graders.batch.runner import finish, moved_paths, reason_with_note, relocated, started_at
 from graders.batch.store import Record, Status
 from graders.batch.unzip import InvalidSubmission
 
@@ -113,7 +113,7 @@ def _commit_results(layout, options, job, main, training_parts):
     committed = Record(
         student=job.student, status=status, reason=reason_with_note(job, "; ".join(reasons)), source=str(job.source.absolute()),
         fingerprint=job.fingerprint if status is not Status.CRASHED else "", scores=scores, max_scores=max_scores,
-        seconds=round(time.monotonic() - job.started, 2), cpu_seconds=round(cpu, 2), timeout=options.timeout,
+        seconds=round(time.monotonic() - job.started, 2), cpu_seconds=round(cpu, 2), started_at=started_at(job), timeout=options.timeout,
         sandbox=record.sandbox, restarts=results.hw9_data(graded).restarts,
     )
     shutil.rmtree(job.scratch, ignore_errors=True)

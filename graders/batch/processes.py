@@ -41,6 +41,17 @@ def available_cores():
         return max(1, os.cpu_count() or 1)
 
 
+def seconds_since_launch():
+    """Seconds since this process was started (its exec'd images included: the host's relaunch keeps the pid); None if unknown."""
+    try:
+        with open("/proc/self/stat", "rb") as stat, open("/proc/uptime", "rb") as uptime:
+            fields = stat.read().rsplit(b")", 1)[1].split()  # the command name before ")" may hold spaces
+            booted = float(uptime.read().split()[0])
+        return max(0.0, booted - int(fields[19]) / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def thread_count():
     try:
         return len(os.listdir("/proc/self/task"))

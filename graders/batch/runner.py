@@ -143,6 +143,11 @@ def _log_note(outcome, record):
     return f"\nhw9-grade: {record.status}: {record.reason}\n" if outcome.status is Status.CRASHED else ""
 
 
+def started_at(job):
+    """The Unix time `job` started (its monotonic start, which the time limit is measured from); 0 if it did not."""
+    return round(time.time() - (time.monotonic() - job.started), 3) if job.started else 0.0
+
+
 def finish(job, layout, options, outcome, cpu_seconds=0.0):
     """Commit the student's folder with the judges.Outcome of its grading; return its record."""
     seconds = time.monotonic() - job.started if job.started else 0.0
@@ -152,7 +157,8 @@ def finish(job, layout, options, outcome, cpu_seconds=0.0):
     record = store.Record(
         student=job.student, status=outcome.status, reason=reason_with_note(job, relocated(outcome.reason, moves)),
         source=str(job.source.absolute()), fingerprint=job.fingerprint if outcome.status is not Status.CRASHED else "",
-        seconds=round(seconds, 2), cpu_seconds=round(cpu_seconds, 2), timeout=options.timeout, sandbox=outcome.sandbox,
+        seconds=round(seconds, 2), cpu_seconds=round(cpu_seconds, 2), started_at=started_at(job), timeout=options.timeout,
+        sandbox=outcome.sandbox,
     )
     if outcome.results is None:
         written = results.placeholder_results(outcome.status, record.reason)

@@ -53,6 +53,7 @@ class Record:
     max_scores: dict = field(default_factory=dict)
     seconds: float = 0.0
     cpu_seconds: float = 0.0
+    started_at: float = 0.0  # Unix time the grading started; 0: not known (a record written before it was kept)
     timeout: float = 0.0
     sandbox: str = ""  # the workers' sandbox level (namespaces, landlock, none); "" unknown
     restarts: int = 0  # times the worker was restarted (a call's timeout, a crash) during the grading
