@@ -25,7 +25,7 @@ from graders.batch.store import Status
 from graders.judge import jail, oracle_cache, settings, warm
 from graders.judge.report import PARTIAL_RESULTS, rewritten_versions
 from graders.judge.safe_files import UnsafeFile, read_tail
-from graders.worker import deferred_pyplot
+from graders.worker import deferred_imports
 
 PRELOADED_LIBRARIES = ("numpy", "cv2", "yaml", "pytest", "tensorflow", "keras", "keras_tuner")
 PROJECT_PACKAGES = ("graders", "conftest")
@@ -155,7 +155,7 @@ def preload_libraries():
     with tempfile.TemporaryFile() as captured, _redirect_stderr(captured):
         for library in PRELOADED_LIBRARIES:
             try:
-                deferred_pyplot.import_module(library)
+                deferred_imports.import_module(library)
             except Exception as error:
                 return f"importing {library} failed ({type(error).__name__}: {error})"
     threads = processes.thread_count()

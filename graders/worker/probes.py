@@ -19,12 +19,12 @@ _KEPT_MODELS = 2
 
 def probe_warm(session, libraries):
     """Import libraries the submission will need while the judge does its own start-up."""
-    from graders.worker import deferred_pyplot
+    from graders.worker import deferred_imports
 
     loaded = []
     for library in libraries:
         try:
-            deferred_pyplot.import_module(library)
+            deferred_imports.import_module(library)
             loaded.append(library)
         except Exception:  # the submission's own import will report it
             pass

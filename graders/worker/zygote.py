@@ -26,7 +26,7 @@ import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
 
-from graders.worker import deferred_pyplot
+from graders.worker import deferred_imports
 
 LIBRARIES = ("numpy", "cv2", "scipy", "tensorflow", "keras", "keras_tuner")
 # Joined in this order: the user namespace first (it grants the rights to join the others),
@@ -67,7 +67,7 @@ def quietly_import(names):
         os.dup2(sink.fileno(), 2)
         try:
             for name in names:
-                deferred_pyplot.import_module(name)
+                deferred_imports.import_module(name)
         except Exception as error:
             return f"importing {name} failed ({type(error).__name__}: {error})"
         finally:
