@@ -18,12 +18,16 @@ deferred_imports.import_module("keras")
 import keras
 from keras.src.visualization import plot_image_gallery
 
-facts = {"pyplot_after_keras": "matplotlib.pyplot" in sys.modules, "stand_in": type(plot_image_gallery.plt).__name__}
+from keras.src.visualization import plot_bounding_box_gallery
+
+facts = {"matplotlib_after_keras": "matplotlib" in sys.modules, "stand_ins": [type(plot_image_gallery.plt).__name__, type(plot_bounding_box_gallery.patches).__name__]}
 images = np.random.default_rng(0).random((4, 8, 8, 3)).astype("float32")
 keras.visualization.plot_image_gallery(images, rows=2, cols=2, value_range=(0, 1), path="gallery.png")
 facts["pyplot_after_plotting"] = "matplotlib.pyplot" in sys.modules
 import matplotlib.pyplot as plt
 facts["students_own_import"] = plt.figure is sys.modules["matplotlib.pyplot"].figure
+from matplotlib import patches
+facts["patches_through_the_stand_in"] = plot_bounding_box_gallery.patches.Patch is patches.Patch
 print(json.dumps(facts))
 """
 
@@ -62,7 +66,10 @@ def _facts(script, tmp_path):
 
 def test_keras_loads_without_pyplot_and_plots_with_the_real_one_when_asked(tmp_path):
     facts = _facts(PLOTTING, tmp_path)
-    assert facts == {"pyplot_after_keras": False, "stand_in": "DeferredPyplot", "pyplot_after_plotting": True, "students_own_import": True}
+    assert facts == {
+        "matplotlib_after_keras": False, "stand_ins": ["DeferredModule", "DeferredModule"], "pyplot_after_plotting": True, "students_own_import": True,
+        "patches_through_the_stand_in": True,
+    }
     assert (tmp_path / "gallery.png").stat().st_size > 0
 
 
@@ -74,7 +81,7 @@ def test_keras_tuner_loads_without_scipy_optimize_and_finds_it_when_bayesian_opt
     }
 
 
-@pytest.mark.parametrize("hidden", ["matplotlib.pyplot", "scipy.optimize"])
+@pytest.mark.parametrize("hidden", ["matplotlib.pyplot", "matplotlib.patches", "scipy.optimize"])
 def test_a_module_imported_before_is_neither_hidden_nor_replaced(hidden, tmp_path):
     script = f"""
 import importlib, json, sys
@@ -82,8 +89,12 @@ real = importlib.import_module({hidden!r})
 from graders.worker import deferred_imports
 deferred_imports.import_module("keras_tuner")
 from keras.src.visualization import plot_image_gallery
+from keras.src.visualization import plot_bounding_box_gallery
 from keras_tuner.src.tuners import bayesian
-bound = {{"matplotlib.pyplot": plot_image_gallery.plt, "scipy.optimize": getattr(bayesian.scipy, "optimize", None)}}[{hidden!r}]
+bound = {{
+    "matplotlib.pyplot": plot_image_gallery.plt, "matplotlib.patches": plot_bounding_box_gallery.patches,
+    "scipy.optimize": getattr(bayesian.scipy, "optimize", None),
+}}[{hidden!r}]
 print(json.dumps({{"same": bound is real, "kept": sys.modules[{hidden!r}] is real}}))
 """
     assert _facts(script, tmp_path) == {"same": True, "kept": True}
