@@ -41,13 +41,22 @@ def available_cores():
         return max(1, os.cpu_count() or 1)
 
 
+def stat_fields(pid="self"):
+    """The fields of /proc/<pid>/stat after the command name (state first, so field N of proc(5) is index N - 3).
+
+    OSError once the process is gone. The name is cut at the last ")": it may hold spaces and parentheses.
+    """
+    with open(f"/proc/{pid}/stat", "rb") as stream:
+        return stream.read().rsplit(b")", 1)[1].split()
+
+
 def seconds_since_launch():
     """Seconds since this process was started (its exec'd images included: the host's relaunch keeps the pid); None if unknown."""
     try:
-        with open("/proc/self/stat", "rb") as stat, open("/proc/uptime", "rb") as uptime:
-            fields = stat.read().rsplit(b")", 1)[1].split()  # the command name before ")" may hold spaces
+        started = int(stat_fields()[19])  # starttime, clock ticks after boot
+        with open("/proc/uptime", "rb") as uptime:
             booted = float(uptime.read().split()[0])
-        return max(0.0, booted - int(fields[19]) / os.sysconf("SC_CLK_TCK"))
+        return max(0.0, booted - started / os.sysconf("SC_CLK_TCK"))
     except (OSError, ValueError, IndexError):
         return None
 
@@ -125,9 +134,7 @@ def _parents():
         if not entry.isdigit():
             continue
         try:
-            with open(f"/proc/{entry}/stat", "rb") as stream:
-                fields = stream.read().rsplit(b")", 1)[1].split()
-            parents[int(entry)] = int(fields[1])
+            parents[int(entry)] = int(stat_fields(entry)[1])
         except (OSError, IndexError, ValueError):
             continue
     return parents
@@ -196,8 +203,7 @@ def kill_strays(known):
     for child, parent in parents.items():
         if parent == me and child not in known:
             try:
-                with open(f"/proc/{child}/stat", "rb") as stream:
-                    state = stream.read().rsplit(b")", 1)[1].split()[0]
+                state = stat_fields(child)[0]
             except OSError:
                 continue
             if state != b"Z":
