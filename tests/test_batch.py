@@ -409,6 +409,30 @@ def test_partial_results_hold_exactly_the_reports_gradescope_results_after_every
     assert [test["score"] for test in json.loads(path.read_text())["tests"]] == [1.0, 1.0, 0.5]
 
 
+def test_gradings_writing_results_into_one_folder_keep_their_partial_results_apart(tmp_path):
+    """Two gradings at once, each with its own --grade-json in one folder, rewrite their
+    partial results hundreds of times; neither may take or remove the other's temporary."""
+    from graders.judge.report import partial_results_path, rewrite_text
+
+    assert partial_results_path(tmp_path / "results.json") == tmp_path / "results.partial.json"
+    paths = [partial_results_path(tmp_path / f"{name}.json") for name in ("first", "second")]
+    assert paths[0] != paths[1]
+    children = []
+    for number, path in enumerate(paths):
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                for rewrite in range(400):
+                    rewrite_text(path, json.dumps({"grading": number, "rewrite": rewrite}))
+            except BaseException:
+                code = 1
+            os._exit(code)
+        children.append(pid)
+    assert [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children] == [0, 0]
+    assert [json.loads(path.read_text()) for path in paths] == [{"grading": number, "rewrite": 399} for number in range(2)]
+
+
 @pytest.mark.parametrize("exchange", [True, False], ids=["exchanged", "renamed"])
 def test_the_partial_results_file_is_replaced_whole_with_the_umasks_mode(tmp_path, monkeypatch, exchange):
     from graders.judge import report

@@ -42,6 +42,9 @@ def graded(tmp_path_factory):
         grade_json = folder / f"{entry}.json"
         assert grade_json.is_file(), f"{entry}: no results.json (exit {process.returncode}):\n{output[-3000:]}"
         tests[entry] = {test["name"]: test for test in json.loads(grade_json.read_text())["tests"]}
+    # Both graded into one folder: each keeps its own tuner report, beside its own results.
+    assert (folder / "q3-cannot-learn-lr-tuner-report" / "cpu-search-trials.csv").is_file()
+    assert not (folder / "tuner-report").exists()
     return tests
 
 
@@ -53,3 +56,11 @@ def test_a_model_that_cannot_learn_fails_the_training_checks(entry, graded):
         assert check in tests, f"{check} was not graded; graded: {sorted(tests)}"
         assert tests[check]["status"] == "failed", f"{entry}: {check} passed:\n{tests[check]['output']}"
         assert keyword.lower() in tests[check]["output"].lower(), f"{entry}: {check} feedback lacks {keyword!r}:\n{tests[check]['output']}"
+
+
+def test_tuner_reports_beside_different_results_files_in_one_folder_are_apart(tmp_path):
+    from graders.questions.q3.checks_cifar import tuner_report_beside
+
+    assert tuner_report_beside(tmp_path / "results.json") == tmp_path.resolve() / "tuner-report"
+    assert tuner_report_beside(tmp_path / "alice.json") == tmp_path.resolve() / "alice-tuner-report"
+    assert tuner_report_beside(tmp_path / "alice.json") != tuner_report_beside(tmp_path / "bob.json")

@@ -23,7 +23,7 @@ from graders.batch import processes
 from graders.batch.results import graded_reason, hw9_data, internal_errors_note, kept_points, read_results, stopped_results
 from graders.batch.store import Status
 from graders.judge import jail, oracle_cache, settings, warm
-from graders.judge.report import PARTIAL_RESULTS, rewritten_versions
+from graders.judge.report import partial_results_path, rewritten_versions
 from graders.judge.safe_files import UnsafeFile, read_tail
 from graders.worker import deferred_imports
 
@@ -276,7 +276,7 @@ def outcome(staging, wait_status, timed_out, timeout, max_score=None):
 
 def _partial_results(staging):
     """The newest whole results.partial.json the judge left (see report.rewrite_json); None if none."""
-    for path in rewritten_versions(staging / PARTIAL_RESULTS):
+    for path in rewritten_versions(partial_results_path(staging / "results.json")):
         try:
             partial = read_results(path)
         except ValueError:  # a temporary cut short by the judge's end

@@ -22,7 +22,7 @@ from graders.batch.inputs import questions_present, submission_root, submission_
 from graders.batch.store import Status
 from graders.batch.unzip import InvalidSubmission, extract_zip
 from graders.judge.harness import MAX_SUBMISSION_BYTES
-from graders.judge.report import PARTIAL_RESULTS, remove_rewritten
+from graders.judge.report import partial_results_path, remove_rewritten
 from graders.judge.safe_files import UnsafeFile, read_regular_file
 from graders.judge.sources import notebook_in
 
@@ -172,7 +172,7 @@ def finish(job, layout, options, outcome, cpu_seconds=0.0):
         note = _log_note(outcome, record)
         store.rewrite_file(job.staging / "grading.log", {os.fsencode(old): os.fsencode(new) for old, new in moves.items()}, note.encode())
     with contextlib.suppress(OSError):  # its checks are in results.json now
-        remove_rewritten(job.staging / PARTIAL_RESULTS)
+        remove_rewritten(partial_results_path(job.staging / "results.json"))
     shutil.rmtree(job.scratch, ignore_errors=True)
     store.commit(layout, record, job.staging)
     return record

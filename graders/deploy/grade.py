@@ -22,7 +22,7 @@ from graders import layout, questions
 from graders.deploy import submission as submissions
 from graders.deploy.bundles import BundleError, GradingSettings
 from graders.judge.jail import Level
-from graders.judge.report import PARTIAL_RESULTS, remove_rewritten, rewritten_versions
+from graders.judge.report import partial_results_path, remove_rewritten, rewritten_versions
 
 VISIBLE_ONLY_PLUGIN = "graders.deploy.visible_only"
 _EMPTY_INI = "[pytest]\n# hw9 bundle grading: nothing of the folder around the submission is read.\n"
@@ -103,7 +103,7 @@ def run(submission, grading, results_path, output=None):
     results_path = Path(results_path).resolve()
     results_path.parent.mkdir(parents=True, exist_ok=True)
     results_path.unlink(missing_ok=True)
-    remove_rewritten(results_path.with_name(PARTIAL_RESULTS))
+    remove_rewritten(partial_results_path(results_path))
     scratch = Path(tempfile.mkdtemp(prefix="hw9-grade-"))
     try:
         try:
@@ -121,7 +121,7 @@ def run(submission, grading, results_path, output=None):
         run_ = GradeRun(returncode=completed.returncode, notes=list(located.notes), check_notes=_read_json(notes_path) or {})
         run_.results = _read_json(results_path)
         if run_.results is None:
-            run_.results = next(filter(None, map(_read_json, rewritten_versions(results_path.with_name(PARTIAL_RESULTS)))), None)
+            run_.results = next(filter(None, map(_read_json, rewritten_versions(partial_results_path(results_path)))), None)
             run_.partial = run_.results is not None
             if run_.partial:
                 run_.error = "the grading stopped before it finished: the results are those of the checks that ran"

@@ -8,7 +8,6 @@ from any folder once the package is installed. Checks are the `test_<check>` fun
 import importlib
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -16,7 +15,7 @@ from graders import questions
 from graders.judge import harness, jail, scoring, settings, sources, warm
 from graders.judge import mistakes as generic_mistakes
 from graders.judge.naming import case_name, check_name, defined_checks, is_check, question_of
-from graders.judge.report import PARTIAL_RESULTS, GradeReport, PartialResults, remove_rewritten, write_json_atomically
+from graders.judge.report import GradeReport, PartialResults, partial_results_path, remove_rewritten, write_json_atomically
 from graders.judge.rubric import RubricError, load_rubric
 from graders.judge.state import STATE, GradingState, judge_limits, state_of
 from graders.judge.verdict import CheckFailed
@@ -155,7 +154,7 @@ def pytest_runtest_makereport(item, call):
 
 def _partial_path(state):
     path = state.settings.grade_json
-    return Path(path).with_name(PARTIAL_RESULTS) if path else None
+    return partial_results_path(path) if path else None
 
 
 def _write_partial(config):

@@ -108,7 +108,7 @@ class GradeReport:
 
 
 class PartialResults:
-    """results.partial.json, rewritten as each check starts and ends (see `rewrite_text`).
+    """A grading's results.partial.json (see `partial_results_path`), rewritten as each check starts and ends (see `rewrite_text`).
 
     A check's outcome never changes once recorded, so its test entry is encoded once: the
     rewrites of a grading cost its checks once each, not once per rewrite (218 rewrites of
@@ -166,7 +166,12 @@ def write_json_atomically(path, data):
         raise
 
 
-PARTIAL_RESULTS = "results.partial.json"  # beside results.json, rewritten by the judge as each check starts and ends
+def partial_results_path(results_path):
+    """Where a grading writing `results_path` keeps its results so far: results.json's are in
+    results.partial.json beside it. Named after the results file, not fixed, so gradings that
+    write different results files into one folder never rewrite each other's."""
+    results_path = Path(results_path)
+    return results_path.with_name(f"{results_path.stem}.partial.json")
 
 
 def rewritten_versions(path):

@@ -58,13 +58,20 @@ def cifar_student(student_for, cifar_folder):
 
 @pytest.fixture(scope="module")
 def tuner_report_dir(settings, tmp_path_factory):
-    """--tuner-report DIR, else `tuner-report/` beside --grade-json, else a temporary folder."""
+    """--tuner-report DIR, else beside --grade-json (see `tuner_report_beside`), else a temporary folder."""
     chosen, grade_json = settings.tuner_report, settings.grade_json
     if chosen:
         return Path(chosen)
     if grade_json:
-        return Path(grade_json).resolve().parent / "tuner-report"
+        return tuner_report_beside(grade_json)
     return tmp_path_factory.mktemp("tuner-report")
+
+
+def tuner_report_beside(grade_json):
+    """`tuner-report/` beside results.json, `<stem>-tuner-report/` beside any other results
+    file: gradings writing their results into one folder keep their reports apart."""
+    grade_json = Path(grade_json).resolve()
+    return grade_json.parent / ("tuner-report" if grade_json.name == "results.json" else f"{grade_json.stem}-tuner-report")
 
 
 def _read(reader, answer, checked, *args):
