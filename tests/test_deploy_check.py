@@ -7,7 +7,7 @@ import pytest
 from graders import layout
 from graders.deploy import check, grade
 from graders.deploy.bundles import PUBLIC_SEED
-from graders.judge.report import PARTIAL_RESULTS, rewritten_versions
+from graders.judge.report import partial_results_path, rewritten_versions
 
 from tests.deploy_helpers import withheld_rubric
 
@@ -97,7 +97,7 @@ def test_a_grading_stopped_while_rewriting_its_partial_results_reports_the_newes
     older = {"tests": [{"name": "q1.conv2d[a]", "score": 2.0, "max_score": 2.0}]}
     newer = {"tests": [*older["tests"], {"name": "q1.conv2d[b]", "score": 0.0, "max_score": 2.0}]}
     results = tmp_path / "results.json"
-    committed, temporary = rewritten_versions(results.with_name(PARTIAL_RESULTS))
+    committed, temporary = rewritten_versions(partial_results_path(results))
     # A stand-in for pytest killed right after exchanging the newer version in (the older
     # one in the temporary), or while writing the newer one into the temporary.
     texts = {committed: older, temporary: json.dumps(newer)[:-10]} if cut else {committed: newer, temporary: older}
