@@ -10,7 +10,8 @@ speed-up from one job to more. Every configuration is graded in a fresh class fo
 with `--rounds N` the configurations run N times interleaved and the table shows each
 one's run of median CPU (a shared machine's speed drifts by tens of percent in minutes). CPU is everything
 hw9-grade and its descendants used (their rusage once hw9-grade has exited), the preloading
-process included; per submission it is that total divided by the copies. `--tree` grades
+process included; per submission it is that total divided by the copies. Per submission per
+core is the wall time times all the machine's cores over the copies, as hw9-grade prints it. `--tree` grades
 with another checkout's code (its `graders` first on PYTHONPATH, its reference, its rubric),
 with this interpreter; `--hw9-grade-args` passes options through (e.g. `--no-preload`).
 Each run's wall time is also split in three, from the records' start times: launch to the
@@ -31,6 +32,8 @@ from dataclasses import astuple, dataclass
 from pathlib import Path
 
 from graders.batch import store
+from graders.batch.command import per_submission_per_core
+from graders.batch.processes import available_cores
 
 HERE = Path(__file__).resolve().parents[1]
 QUESTION_FILES = ("q1.py", "q2.py", "q3.py", "q4.py")
@@ -66,11 +69,12 @@ class Measured:
     def row(self):
         per = self.wall / self.copies
         phases = " | ".join(f"{value:.1f}" for value in astuple(self.phases)) if self.phases else "- | - | -"
-        return (f"| {self.label} | {self.copies} | {self.jobs} | {self.wall:.1f} | {per:.2f} | {per * self.jobs:.2f} "
+        per_core = per_submission_per_core(self.wall, self.copies, available_cores())
+        return (f"| {self.label} | {self.copies} | {self.jobs} | {self.wall:.1f} | {per:.2f} | {per_core:.2f} "
                 f"| {self.cpu:.1f} | {self.cpu / self.copies:.2f} | {phases} |")
 
 
-HEADER = ("| configuration | copies | jobs | wall s | wall s per submission | per core | CPU s | CPU s per submission "
+HEADER = ("| configuration | copies | jobs | wall s | wall s per submission | per submission per core (all cores) | CPU s | CPU s per submission "
           "| launch to first grading s | gradings s | last grading to exit s |\n"
           "|---|---|---|---|---|---|---|---|---|---|---|")
 

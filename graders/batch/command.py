@@ -154,6 +154,11 @@ def _seconds(value):
     return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
 
 
+def per_submission_per_core(seconds, count, cores):
+    """The machine's core-seconds each of `count` submissions cost: wall time times all its cores, whatever --jobs used."""
+    return seconds * cores / count
+
+
 def throughput(records, seconds, cores, startup=None):
     """What this run's gradings took; "" if it ran none. Per core only when it means something.
 
@@ -171,7 +176,7 @@ def throughput(records, seconds, cores, startup=None):
         line = f"{line}, {_seconds(cpu)} s of CPU{' each' if count > 1 else ''}"
     else:
         line = (
-            f"{line}: {seconds / count:.1f} s of wall time each, {seconds * cores / count:.1f} s per submission per core "
+            f"{line}: {seconds / count:.1f} s of wall time each, {per_submission_per_core(seconds, count, cores):.1f} s per submission per core "
             f"({plural(cores, 'core')}), {cpu:.1f} s of CPU each"
         )
     return line if startup is None else f"{line}; the first started {startup:.1f} s after hw9-grade was launched"
