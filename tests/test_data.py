@@ -8,12 +8,12 @@ import cv2
 import numpy as np
 import pytest
 
-from graders.cifar10.data import (
+from graders.cifar10.data import load_cifar10
+from graders.cifar10.search import (
     OFFICIAL_URL,
     CIFAR10NotFoundError,
     describe_search,
     find_cifar10,
-    load_cifar10,
 )
 from graders.cifar10.tar_stream import iter_members
 from tests.cifar10_helpers import (

@@ -1,16 +1,8 @@
 """CIFAR-10 loader: the official pickled batches first, the JPEG stand-in second, cached on disk.
 
-Where it looks: an explicit ``path=`` argument (only there), otherwise ``$HW9_CIFAR10`` (a file
-or a folder, relative paths from the current directory) and the Keras cache
-(``$KERAS_HOME/datasets`` or ``~/.keras/datasets``). Among all those places the official
-format wins over the JPEG archive, wherever each was found.
-
-Formats: ``official`` is ``cifar-10-batches-py/`` or ``cifar-10-python.tar.gz`` (under any of
-the names Keras gives its download); ``jpeg`` is ``train/<class>/*.jpg`` + ``test/<class>/*.jpg``
-as a folder or a tar archive (gz, bz2, xz or plain), optionally under one top-level folder.
-
-Decoded arrays are cached as an uncompressed ``.npz`` under ``$HW9_CACHE`` (default
-``~/.cache/hw9-grader``), keyed by the source's path, sizes and mtimes.
+Where it looks and which format wins: :mod:`graders.cifar10.search`. Decoded arrays are cached
+as an uncompressed ``.npz`` under ``$HW9_CACHE`` (default ``~/.cache/hw9-grader``), keyed by the
+source's path, sizes and mtimes.
 """
 from __future__ import annotations
 
@@ -21,7 +13,6 @@ import logging
 import os
 import pickle
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
@@ -35,148 +26,28 @@ except ImportError:  # numpy < 2
     from numpy.core.multiarray import _reconstruct
 
 from graders.cifar10 import array_cache
+from graders.cifar10.search import (
+    BATCH_NAMES,
+    OFFICIAL,
+    PATH_ENV,
+    SPLITS,
+    CIFAR10NotFoundError,
+    describe_search,
+    find_cifar10,
+    jpeg_key,
+)
 from graders.cifar10.tar_stream import iter_members
 
 CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer",
                "dog", "frog", "horse", "ship", "truck")
-PATH_ENV = "HW9_CIFAR10"
 CACHE_ENV = "HW9_CACHE"
-OFFICIAL_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
-OFFICIAL, JPEG = "official", "jpeg"
 
-_BATCH_NAMES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
-_OFFICIAL_DIR = "cifar-10-batches-py"
-# Keras 3.15 extracts to cifar-10-batches-py-target/ and keeps the download as
-# cifar-10-batches-py-target_archive; Keras 2 used cifar-10-batches-py/ + .tar.gz.
-_KNOWN_NAMES = ("cifar-10-batches-py", "cifar-10-batches-py-target",
-                "cifar-10-batches-py-target_archive", "cifar-10-batches-py_archive",
-                "cifar-10-batches-py.tar.gz", "cifar-10-python.tar.gz",
-                "cifar10-jpeg.tar.xz", "cifar10-jpeg")
-_SPLITS = ("train", "test")
-_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 _LABELS = {name: label for label, name in enumerate(CLASS_NAMES)}
 _IMAGE_SHAPE = (32, 32, 3)
 _CACHE_KEYS = ("x_train", "y_train", "x_test", "y_test")
 _CACHE_VERSION = 1
 _DECODE_BATCH = 1024
 _log = logging.getLogger(__name__)
-
-
-class CIFAR10NotFoundError(FileNotFoundError):
-    """No CIFAR-10 data in any of the places searched; the message lists them."""
-
-
-# ---------------------------------------------------------------- locating
-def _member_format(name):
-    parts = PurePosixPath(name).parts
-    if _OFFICIAL_DIR in parts or (parts and parts[-1] in _BATCH_NAMES):
-        return OFFICIAL
-    if _jpeg_key(name) is not None:
-        return JPEG
-    return None
-
-
-def _classify_archive(path, max_members=64):
-    try:
-        for i, (name, _) in enumerate(iter_members(path, lambda _: False)):
-            if _member_format(name) or i >= max_members:
-                return _member_format(name)
-    except (OSError, ValueError):
-        return None
-    return None
-
-
-def _jpeg_root(folder):
-    try:
-        subfolders = sorted(p for p in folder.iterdir() if p.is_dir())
-    except OSError:  # an unreadable folder holds nothing we can load
-        return None
-    for root in [folder, *subfolders]:
-        if all((root / split).is_dir() for split in _SPLITS):
-            return root
-    return None
-
-
-def _classify(path):
-    """``(format, source)`` for one file or folder, or None."""
-    if path.is_file():
-        kind = _classify_archive(path)
-        return (kind, path) if kind else None
-    if not path.is_dir():
-        return None
-    for folder in (path, path / _OFFICIAL_DIR):
-        if (folder / _BATCH_NAMES[0]).is_file():
-            return OFFICIAL, folder
-    root = _jpeg_root(path)
-    return (JPEG, root) if root else None
-
-
-def _keras_dataset_dirs():
-    """The folders where ``keras.utils.get_file`` keeps downloads, as Keras chooses them."""
-    if os.environ.get("KERAS_HOME"):
-        base = Path(os.environ["KERAS_HOME"]).expanduser()
-    elif os.access(Path.home(), os.W_OK):
-        base = Path.home() / ".keras"
-    else:
-        base = Path(tempfile.gettempdir()) / ".keras"
-    dirs = [base / "datasets"]
-    if base.exists() and not os.access(base, os.W_OK):
-        dirs.append(Path(tempfile.gettempdir()) / ".keras" / "datasets")
-    return dirs
-
-
-def _locations(path):
-    """``(origin, path or None)`` of each place to search, in order."""
-    if path is not None:
-        return [("path argument", Path(path).expanduser().resolve())]
-    env = os.environ.get(PATH_ENV)
-    places = [(f"${PATH_ENV}={env}", Path(env).expanduser().resolve()) if env
-              else (f"${PATH_ENV}", None)]
-    return places + [("Keras cache", folder) for folder in _keras_dataset_dirs()]
-
-
-def _scan(path):
-    """``[(description, [(format, source), ...]), ...]`` for every place searched."""
-    report = []
-    for origin, place in _locations(path):
-        if place is None:
-            report.append((f"{origin}: not set", []))
-            continue
-        found = []
-        candidates = [place] + ([place / n for n in _KNOWN_NAMES] if place.is_dir() else [])
-        for candidate in candidates:
-            hit = _classify(candidate)
-            if hit and hit not in found:
-                found.append(hit)
-        if found:
-            status = "; ".join(f"found {kind} at {source}" for kind, source in found)
-        elif place.is_dir():
-            status = f"nothing recognised in the folder or in its {', '.join(_KNOWN_NAMES)}"
-        else:
-            status = "not a CIFAR-10 archive" if place.exists() else "does not exist"
-        report.append((f"{origin}: {place} ({status})", found))
-    return report
-
-
-def describe_search(path=None):
-    """One line per place searched, in order, saying what was found there."""
-    return [line for line, _ in _scan(path)]
-
-
-def find_cifar10(path=None):
-    """``(format, source)`` that :func:`load_cifar10` would load: official before JPEG."""
-    report = _scan(path)
-    for wanted in (OFFICIAL, JPEG):
-        for _, found in report:
-            for kind, source in found:
-                if kind == wanted:
-                    return kind, source
-    places = "\n".join(f"  - {line}" for line, _ in report)
-    raise CIFAR10NotFoundError(
-        f"CIFAR-10 not found. Looked in:\n{places}\n"
-        f"Fix: set {PATH_ENV} to the official cifar-10-python.tar.gz ({OFFICIAL_URL}), its "
-        f"extracted {_OFFICIAL_DIR} folder, or the JPEG archive cifar10-jpeg.tar.xz; or run "
-        "keras.datasets.cifar10.load_data() once to fill the Keras cache.")
 
 
 # ---------------------------------------------------------------- official format
@@ -214,14 +85,14 @@ def _parse_batch(label, blob):
 def _load_official(source):
     if source.is_dir():
         blobs = {n: (source / n, (source / n).read_bytes())
-                 for n in _BATCH_NAMES if (source / n).is_file()}
+                 for n in BATCH_NAMES if (source / n).is_file()}
     else:  # only members named like a batch are ever unpickled
-        members = iter_members(source, lambda n: PurePosixPath(n).name in _BATCH_NAMES)
+        members = iter_members(source, lambda n: PurePosixPath(n).name in BATCH_NAMES)
         blobs = {PurePosixPath(n).name: (f"{source}:{n}", b) for n, b in members if b is not None}
-    missing = [n for n in _BATCH_NAMES if n not in blobs]
+    missing = [n for n in BATCH_NAMES if n not in blobs]
     if missing:
         raise ValueError(f"{source}: missing batch files {missing}")
-    batches = [_parse_batch(label, blob) for label, blob in (blobs[n] for n in _BATCH_NAMES)]
+    batches = [_parse_batch(label, blob) for label, blob in (blobs[n] for n in BATCH_NAMES)]
     x_train = np.concatenate([x for x, _ in batches[:5]])
     y_train = np.concatenate([y for _, y in batches[:5]])
     x_test, y_test = batches[5]
@@ -229,16 +100,6 @@ def _load_official(source):
 
 
 # ---------------------------------------------------------------- JPEG format
-def _jpeg_key(name):
-    """``(split, class, file)`` of an image path ``.../train|test/<class>/<file>``, else None."""
-    parts = [part for part in name.split("/") if part]  # str methods: called 60,000 times
-    if len(parts) < 3 or parts[-3] not in _SPLITS or parts[-1].startswith("."):
-        return None
-    if not parts[-1].lower().endswith(_IMAGE_SUFFIXES):
-        return None
-    return parts[-3], parts[-2], parts[-1]
-
-
 def _decode_batch(source, batch):
     images = np.empty((len(batch), *_IMAGE_SHAPE), np.uint8)
     for i, (member, blob) in enumerate(batch):
@@ -277,14 +138,14 @@ def _jpeg_entries(source):
     """``(name, bytes)`` of every image of a JPEG-layout folder or archive."""
     if source.is_dir():
         names = sorted(p.relative_to(source).as_posix()
-                       for split in _SPLITS for p in (source / split).glob("*/*") if p.is_file())
-        members = ((name, (source / name).read_bytes()) for name in names if _jpeg_key(name))
+                       for split in SPLITS for p in (source / split).glob("*/*") if p.is_file())
+        members = ((name, (source / name).read_bytes()) for name in names if jpeg_key(name))
     else:
-        members = iter_members(source, lambda name: _jpeg_key(name) is not None)
+        members = iter_members(source, lambda name: jpeg_key(name) is not None)
     for name, blob in members:
         if blob is None:
             continue
-        if _jpeg_key(name)[1] not in _LABELS:
+        if jpeg_key(name)[1] not in _LABELS:
             raise ValueError(f"{source}: {name} is in an unknown class folder, "
                              f"expected one of {list(CLASS_NAMES)}")
         yield name, blob
@@ -292,9 +153,9 @@ def _jpeg_entries(source):
 
 def _load_jpeg(source):
     names, images = _decode_stream(source, _jpeg_entries(source))
-    keys = [_jpeg_key(name) for name in names]
+    keys = [jpeg_key(name) for name in names]
     arrays = []
-    for split in _SPLITS:
+    for split in SPLITS:
         index = sorted((i for i, key in enumerate(keys) if key[0] == split),
                        key=lambda i: (_LABELS[keys[i][1]], keys[i][2]))
         labels = np.array([_LABELS[keys[i][1]] for i in index], np.int64)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from graders.cifar10 import data
+from graders.cifar10.search import CIFAR10NotFoundError, find_cifar10
 from graders.judge import answers
 
 SPLIT_SEED = 0
@@ -43,8 +44,8 @@ class DataFolder:
 def cifar10_missing_reason(path=None):
     """None when CIFAR-10 can be found, else the loader's message listing where it looked."""
     try:
-        data.find_cifar10(path)
-    except data.CIFAR10NotFoundError as error:
+        find_cifar10(path)
+    except CIFAR10NotFoundError as error:
         return str(error)
     return None
 
@@ -85,7 +86,7 @@ def prepare_data_folder(folder, n_train, n_val, n_holdout=0, with_test=False, pa
     """Write the worker's arrays into `folder`; `n_train=None` takes all the training set left.
 
     Labels are written for the train and val splits only. Raises
-    `graders.cifar10.data.CIFAR10NotFoundError` when no CIFAR-10 is found.
+    `graders.cifar10.search.CIFAR10NotFoundError` when no CIFAR-10 is found.
     """
     (x_train, y_train), (x_test, y_test) = data.load_cifar10(path)
     y_train = np.asarray(y_train).reshape(-1)
@@ -103,7 +104,7 @@ def prepare_data_folder(folder, n_train, n_val, n_holdout=0, with_test=False, pa
         _write_scaled(folder / "test_x.npy", x_test)
         sizes["test"] = len(x_test)
     _readable_by_others(folder)
-    kind, source = data.find_cifar10(path)
+    kind, source = find_cifar10(path)
     holdout_labels = y_train[holdout] if len(holdout) else None
     return DataFolder(folder, sizes, holdout_labels, np.asarray(y_test).reshape(-1) if with_test else None, f"{source} ({kind})")
 
