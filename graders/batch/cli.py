@@ -3,7 +3,7 @@ import os
 import sys
 import traceback
 
-from graders.batch.processes import SINGLE_THREAD_ENVIRONMENT
+from graders.threads import SINGLE_THREAD
 
 INTERNAL_ERROR = 4  # command.ExitCode.INTERNAL_ERROR (importing command loads NumPy)
 
@@ -17,7 +17,7 @@ def main(argv=None, hosted=None):
 
         return bundle_main(argv[1:])
     # Before anything loads NumPy: this process forks the grading processes (graders/batch/judges.py).
-    os.environ.update(SINGLE_THREAD_ENVIRONMENT)
+    os.environ.update(SINGLE_THREAD)
     if as_program and hosted is None:
         _relaunch_as_host(argv)
     try:

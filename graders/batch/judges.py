@@ -22,9 +22,11 @@ from graders import layout, questions
 from graders.batch import processes
 from graders.batch.results import graded_reason, hw9_data, internal_errors_note, kept_points, read_results, stopped_results
 from graders.batch.store import Status
+from graders.cifar10.search import PATH_ENV as CIFAR10_ENV
 from graders.judge import jail, oracle_cache, settings, warm
 from graders.judge.report import partial_results_path, rewritten_versions
 from graders.judge.safe_files import UnsafeFile, read_tail
+from graders.threads import SINGLE_THREAD, thread_environment
 from graders.worker import deferred_imports
 
 PRELOADED_LIBRARIES = ("numpy", "cv2", "yaml", "pytest", "tensorflow", "keras", "keras_tuner")
@@ -34,7 +36,6 @@ PROJECT_PACKAGES = ("graders", "conftest")
 # unraisableexception runs gc.collect() five times at exit, 0.3-0.7 s with TensorFlow loaded.
 UNUSED_PLUGINS = ("-p", "no:hypothesispytest", "-p", "no:benchmark", "-p", "no:unraisableexception")
 LOG_TAIL_BYTES = 64 * 1024
-CIFAR10_ENV = "HW9_CIFAR10"  # graders/cifar10/data.py's PATH_ENV (importing it loads OpenCV)
 # Marker selections (pyproject's addopts deselect slow and gpu): --slow adds the CIFAR-10
 # training checks, --gpu the GPU-only ones; a cluster's training part runs only those.
 SLOW_SELECTION = "slow or not (slow or gpu)"
@@ -125,17 +126,12 @@ def ignored_settings_variables():
 def judge_environment(options, temporary_dir):
     """The judge's environment; its worker inherits it (threads, temporary folder, HW9_CIFAR10)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_") and key not in SETTINGS_VARIABLES}
-    threads = str(options.threads_per_job)
     env.update(
         PYTHONDONTWRITEBYTECODE="1",
         TF_CPP_MIN_LOG_LEVEL="3",
         MPLBACKEND="Agg",
         TMPDIR=str(temporary_dir),
-        OPENBLAS_NUM_THREADS=threads,
-        OMP_NUM_THREADS=threads,
-        MKL_NUM_THREADS=threads,
-        TF_NUM_INTRAOP_THREADS=threads,
-        TF_NUM_INTEROP_THREADS=threads,
+        **thread_environment(options.threads_per_job),
     )
     env.pop(warm.FD_VARIABLE, None)
     env.pop(oracle_cache.FOLDER_VARIABLE, None)
@@ -150,7 +146,7 @@ def preload_libraries():
     """Import what every judge imports; return "" if judges can be forked, else why not."""
     if processes.thread_count() > 1:
         return "this process already runs threads"
-    os.environ.update(processes.SINGLE_THREAD_ENVIRONMENT)
+    os.environ.update(SINGLE_THREAD)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with tempfile.TemporaryFile() as captured, _redirect_stderr(captured):
         for library in PRELOADED_LIBRARIES:

@@ -13,7 +13,6 @@ import sys
 import traceback
 
 # BLAS pools are threads, and a process that forks must have none: this process keeps them one-wide.
-SINGLE_THREAD_ENVIRONMENT = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
 # What a judge that cannot start (or a forked judge that raises) exits with.

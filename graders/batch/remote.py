@@ -30,6 +30,7 @@ from graders.batch.runner import Job, Runner
 from graders.batch.unzip import ZipLimits, extract_zip
 from graders.judge import warm
 from graders.judge.safe_files import read_regular_file
+from graders.threads import SINGLE_THREAD
 
 TASK_FILE = "task.json"
 # Past the grading's own time limit, what the node process may take to unpack, start and commit.
@@ -216,7 +217,7 @@ def serve():
     processes._prctl(processes._PR_SET_PDEATHSIG, signal.SIGKILL)  # it ends with its Ray worker
     if os.getppid() != parent:
         return 1
-    os.environ.update(processes.SINGLE_THREAD_ENVIRONMENT)  # as hw9-grade: this process forks the judges
+    os.environ.update(SINGLE_THREAD)  # as hw9-grade: this process forks the judges
     answers = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # whatever a library prints stays off the answers
     fork_server = warm.start_fork_server()

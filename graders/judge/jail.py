@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from graders import layout
+from graders.threads import THREAD_VARIABLES
 from graders.worker import sandbox
 
 UID_BASE = 1_500_000_000  # far above login, system and subordinate uid ranges
 UID_SLOTS = 64  # workers alive at once in one judge
 ENVIRONMENT_ALLOWED = (
-    "LANG", "LC_ALL", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-    "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",
+    "LANG", "LC_ALL", *THREAD_VARIABLES,
     # Older OpenBLAS builds compute wrong results on some processors without these.
     "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
 )

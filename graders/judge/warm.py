@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 from graders import layout
 from graders.judge import jail
+from graders.threads import SINGLE_THREAD
 from graders.worker.zygote import ForkRequest
 
 FD_VARIABLE = "HW9_ZYGOTE_FD"  # the inherited control socket of hw9-grade's fork server
 START_SECONDS = 180.0  # the fork server imports TensorFlow before it answers its first request
-SINGLE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 FORKED = "forked from the fork server"
 # A warm worker's sandbox is held by this script, run by bubblewrap, until its stdin closes;
 # the worker forked into its namespaces does the work.
