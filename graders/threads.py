@@ -9,5 +9,5 @@ def thread_environment(threads):
     return dict.fromkeys(THREAD_VARIABLES, str(threads))
 
 
-# What processes that fork judges or workers keep to: a library's threads do not survive a fork.
+# A library's pools are threads, and a process that forks judges or workers must have none: it keeps them one-wide.
 SINGLE_THREAD = thread_environment(1)

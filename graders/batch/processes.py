@@ -12,7 +12,6 @@ import signal
 import sys
 import traceback
 
-# BLAS pools are threads, and a process that forks must have none: this process keeps them one-wide.
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
 # What a judge that cannot start (or a forked judge that raises) exits with.

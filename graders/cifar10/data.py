@@ -41,7 +41,6 @@ from graders.cifar10.tar_stream import iter_members
 CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer",
                "dog", "frog", "horse", "ship", "truck")
 CACHE_ENV = "HW9_CACHE"
-
 _LABELS = {name: label for label, name in enumerate(CLASS_NAMES)}
 _IMAGE_SHAPE = (32, 32, 3)
 _CACHE_KEYS = ("x_train", "y_train", "x_test", "y_test")
